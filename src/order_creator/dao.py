@@ -1,0 +1,227 @@
+"""OrderDAO: every key, expression and DynamoDB call of the orders table (contract §4), and nothing else."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from order_creator.errors import StoreUnavailable
+from order_creator.models import Order
+from order_creator.numbering import day_key, utc_millis
+from order_creator.ports import CounterKey, NumberBlock, OrderKey, Snapshot, WriteResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+ORDERS_BY_DATE_INDEX = "OrdersByDateIndex"
+ORDER_BY_ID_INDEX = "OrderByIdIndex"
+_BATCH_GET_LIMIT = 100
+_UNPROCESSED_ATTEMPTS = 5
+_CONTENTION_CODES = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def order_key(tenant_id: str, order_id: str) -> dict[str, str]:
+    """The order's primary key as plain strings."""
+    return {"PK": f"TENANT#{tenant_id}", "SK": f"ORDER#{order_id}"}
+
+
+def counter_key(tenant_id: str, day: date) -> dict[str, str]:
+    """The counter's primary key: one partition per tenant, one item per business day."""
+    return {"PK": f"COUNTER#{tenant_id}", "SK": f"ORDER_NUMBER#{day_key(day)}"}
+
+
+def order_item(order: Order) -> dict[str, Any]:
+    """The order as a table item with every key of the table and its two indexes."""
+    created = datetime.fromisoformat(order.date_created)
+    return {
+        **order_key(order.tenant_id, order.id),
+        "GSI1_PK": f"TENANT#{order.tenant_id}",
+        "GSI1_SK": f"{utc_millis(created)}#{order.id}",
+        "GSI2_PK": f"ORDER#{order.id}",
+        "GSI2_SK": "METADATA",
+        "entityType": "ORDER",
+        **order.to_attributes(),
+    }
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """CreateTable arguments for the contract's schema (on demand, both GSIs projecting everything)."""
+    keys = ("PK", "SK", "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK")
+
+    def index(name: str, pk: str, sk: str) -> dict[str, Any]:
+        return {
+            "IndexName": name,
+            "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
+        "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [
+            index(ORDERS_BY_DATE_INDEX, "GSI1_PK", "GSI1_SK"),
+            index(ORDER_BY_ID_INDEX, "GSI2_PK", "GSI2_SK"),
+        ],
+    }
+
+
+@dataclass
+class Usage:
+    """DynamoDB requests made and capacity consumed, for metrics and benchmarks."""
+
+    requests: int = 0
+    read_units: float = 0.0
+    write_units: float = 0.0
+
+
+class OrderDAO:
+    """Implements `ports.OrderStore` on one DynamoDB table with the low-level client."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self._table = table_name
+        self._client = client
+        self.usage = Usage()
+
+    # reads -----------------------------------------------------------------------------------
+
+    def read(self, orders: Sequence[OrderKey], counters: Sequence[CounterKey]) -> Snapshot:
+        """Existing orders (id → cartId) and counter values, with strongly consistent BatchGetItem calls."""
+        keys = [order_key(*k) for k in dict.fromkeys(orders)] + [counter_key(*k) for k in dict.fromkeys(counters)]
+        snapshot = Snapshot()
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            for item in self._batch_get(keys[start : start + _BATCH_GET_LIMIT]):
+                pk, sk = item["PK"], item["SK"]
+                if sk.startswith("ORDER#"):
+                    snapshot.existing[sk.removeprefix("ORDER#")] = item.get("cartId", "")
+                else:
+                    day = datetime.strptime(sk.removeprefix("ORDER_NUMBER#"), "%Y%m%d").date()
+                    snapshot.counters[CounterKey(pk.removeprefix("COUNTER#"), day)] = int(item.get("currentValue", 0))
+        return snapshot
+
+    def _batch_get(self, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        request: Any = {
+            self._table: {
+                "Keys": [_marshal(k) for k in keys],
+                "ConsistentRead": True,
+                "ProjectionExpression": "PK, SK, cartId, currentValue",
+            }
+        }
+        for attempt in range(_UNPROCESSED_ATTEMPTS):
+            response = self._call("batch_get_item", RequestItems=request, ReturnConsumedCapacity="TOTAL")
+            _count_capacity(self.usage, response, "read_units")
+            for item in response.get("Responses", {}).get(self._table, []):
+                yield _unmarshal(item)
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
+        raise StoreUnavailable("DynamoDB left keys unprocessed after retries")
+
+    # writes ----------------------------------------------------------------------------------
+
+    def write(self, blocks: Sequence[NumberBlock]) -> WriteResult:
+        """Each block's counter (conditioned on its previous value) and orders, in one transaction."""
+        items: list[Any] = []
+        meaning: list[tuple[str, Any]] = []
+        for block in blocks:
+            items.append({"Update": self._counter_update(block)})
+            meaning.append(("counter", block.counter))
+            for order in block.orders:
+                items.append({"Put": self._order_put(order)})
+                meaning.append(("order", order.id))
+        try:
+            response = self._call("transact_write_items", TransactItems=items, ReturnConsumedCapacity="TOTAL")
+        except ClientError as error:  # only a cancelled transaction gets here
+            reasons: Any = error.response.get("CancellationReasons", [])
+            return _cancelled(reasons, meaning)
+        _count_capacity(self.usage, response, "write_units")
+        return WriteResult(committed=True)
+
+    def _counter_update(self, block: NumberBlock) -> dict[str, Any]:
+        values = {":new": block.last}
+        if block.previous == 0:
+            condition = "attribute_not_exists(currentValue)"
+        else:
+            condition = "currentValue = :previous"
+            values[":previous"] = block.previous
+        return {
+            "TableName": self._table,
+            "Key": _marshal(counter_key(*block.counter)),
+            "UpdateExpression": "SET currentValue = :new",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": _marshal(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _order_put(self, order: Order) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Item": _marshal(order_item(order)),
+            "ConditionExpression": "attribute_not_exists(PK)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    # plumbing --------------------------------------------------------------------------------
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        self.usage.requests += 1
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except BotoCoreError as error:
+            raise StoreUnavailable(f"DynamoDB unreachable: {type(error).__name__}") from None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise
+            raise _unavailable(error) from None
+
+
+def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any]]) -> WriteResult:
+    result = WriteResult(committed=False)
+    for (kind, key), reason in zip(meaning, reasons, strict=False):
+        code = reason.get("Code", "None")
+        old = _unmarshal(reason["Item"]) if reason.get("Item") else None
+        if code in ("None", None):
+            continue
+        if code == "ConditionalCheckFailed" and kind == "counter":
+            result.counters[key] = int(old.get("currentValue", 0)) if old else 0
+        elif code == "ConditionalCheckFailed" and kind == "order":
+            result.existing[key] = str(old.get("cartId", "")) if old else ""
+        elif code == "ValidationError" and kind == "order":
+            result.rejected[key] = f"DynamoDB refused the order: {reason.get('Message', 'validation error')}"
+        else:
+            result.contention = True
+    if not (result.counters or result.existing or result.rejected):
+        result.contention = True
+    return result
+
+
+def _unavailable(error: ClientError) -> StoreUnavailable:
+    code = error.response.get("Error", {}).get("Code", "Unknown")
+    return StoreUnavailable(f"DynamoDB failed with {code}")
+
+
+def _count_capacity(usage: Usage, response: Any, kind: str) -> None:
+    units = sum(float(entry.get("CapacityUnits", 0) or 0) for entry in response.get("ConsumedCapacity") or [])
+    setattr(usage, kind, getattr(usage, kind) + units)
+
+
+def _marshal(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in item.items()}
+
+
+def _unmarshal(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}

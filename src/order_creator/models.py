@@ -1,0 +1,288 @@
+"""The message, the cart and the order (Pydantic v2). Money is `Decimal` from the JSON text to the table.
+
+Input models are tolerant readers (unknown fields are ignored) and strict about every known field:
+numbers must be JSON numbers, money never passes through `float`, dates must carry an offset.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, localcontext
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from order_creator.errors import InvalidCart, InvalidMessage
+
+_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+# Large enough for any real order, small enough that an order item stays far below DynamoDB's 400 KB.
+_MAX_TEXT = 256
+_MAX_ITEMS = 250
+_MONEY_MAX = Decimal("1e15")
+_EXACT = 80  # digits of precision for the amount checks: more than any valid amount can need
+
+
+def _json_number(value: Any) -> Any:
+    """Amounts must be JSON numbers: no strings, booleans or floats (floats mean someone skipped Decimal)."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+def _aware_timestamp(value: str) -> str:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("must carry a UTC offset, e.g. 2025-12-30T10:15:00+02:00")
+    moment.astimezone(UTC)  # raises OverflowError for instants outside datetime's range
+    return value
+
+
+def _iso_date(value: str) -> str:
+    date.fromisoformat(value)
+    return value
+
+
+def _email(value: str) -> str:
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("must be a valid e-mail address")
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+Text = Annotated[str, Field(min_length=1, max_length=_MAX_TEXT)]
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_json_number),
+    Field(ge=0, le=_MONEY_MAX, max_digits=38, decimal_places=8, allow_inf_nan=False),
+]
+Timestamp = Annotated[str, Field(max_length=64), AfterValidator(_aware_timestamp)]
+IsoDate = Annotated[str, Field(max_length=10), AfterValidator(_iso_date)]
+Email = Annotated[str, AfterValidator(_email)]
+HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
+
+
+class _Model(BaseModel):
+    """camelCase on the wire and in the table, snake_case in Python; unknown fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, str_strip_whitespace=False
+    )
+
+    def to_attributes(self) -> dict[str, Any]:
+        """The model as table attributes: camelCase keys, `Decimal` amounts, absent optionals left out."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class BillingAddress(_Model):
+    """Where the invoice goes. `province` and `postalCode` are optional: not every country has them."""
+
+    street: Text
+    city: Text
+    province: Text | None = None
+    postal_code: Annotated[str, Field(min_length=1, max_length=16)] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class Campaign(_Model):
+    """The campaign as it was when the order was placed (kept on the order for history)."""
+
+    id: Text
+    code: Text
+    name: Text | None = None
+    discount_percentage: Annotated[Decimal, BeforeValidator(_json_number), Field(ge=0, le=100)] | None = None
+    terms_and_conditions_url: HttpUrl | None = None
+    from_date: IsoDate | None = None
+    to_date: IsoDate | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> Campaign:
+        if self.from_date and self.to_date and date.fromisoformat(self.to_date) < date.fromisoformat(self.from_date):
+            raise ValueError("toDate is before fromDate")
+        return self
+
+
+class PaymentDetails(_Model):
+    """The payment that settled the order, when there was one."""
+
+    payment_id: Text
+    method: Text | None = None
+    paid_at: Timestamp | None = None
+
+
+class OrderMessage(_Model):
+    """The SQS record body (contract §2)."""
+
+    order_id: UUID
+    tenant_id: Identifier
+    cart_id: Identifier
+    customer_email: Email
+    billing_address: BillingAddress
+    campaign: Campaign | None = None
+    payment_details: PaymentDetails | None = None
+    date_created: Timestamp | None = None
+
+
+class CartItem(_Model):
+    """One line of the cart; `subtotal` must be `unitPrice × quantity − discount`."""
+
+    id: Text
+    product_id: Text
+    product_name: Text
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    unit_price: Money
+    discount: Money = Decimal(0)
+    subtotal: Money
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> CartItem:
+        with localcontext() as ctx:
+            ctx.prec = _EXACT
+            expected = self.unit_price * self.quantity - self.discount
+        if self.subtotal != expected:
+            raise ValueError(
+                f"item {self.id}: subtotal {self.subtotal} is not unitPrice × quantity − discount = {expected}"
+            )
+        return self
+
+
+class Cart(_Model):
+    """The Cart API's answer (contract §3), with every amount check the contract lists."""
+
+    cart_id: Identifier
+    tenant_id: Identifier
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    items: Annotated[list[CartItem], Field(min_length=1, max_length=_MAX_ITEMS)]
+    subtotal: Money
+    tax: Money
+    total: Money
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> Cart:
+        with localcontext() as ctx:
+            ctx.prec = _EXACT
+            items_sum = sum((item.subtotal for item in self.items), Decimal(0))
+            expected_total = self.subtotal + self.tax
+        if self.subtotal != items_sum:
+            raise ValueError(f"subtotal {self.subtotal} is not the sum of the item subtotals {items_sum}")
+        if self.total != expected_total:
+            raise ValueError(f"total {self.total} is not subtotal + tax = {expected_total}")
+        return self
+
+
+class OrderStatus(StrEnum):
+    """`PAID` when the message says when it was paid, `PENDING_PAYMENT` otherwise."""
+
+    PAID = "PAID"
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+
+
+class OrderItem(_Model):
+    """A cart line as stored on the order."""
+
+    id: str
+    product_id: str
+    product_name: str
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal
+    subtotal: Decimal
+
+
+class Order(_Model):
+    """The order as stored (contract §4), without its keys: the DAO owns those."""
+
+    id: str
+    order_number: str
+    tenant_id: str
+    cart_id: str
+    customer_email: str
+    items: list[OrderItem]
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    currency: str
+    status: OrderStatus
+    billing_address: BillingAddress
+    campaign: Campaign | None = None
+    payment_details: PaymentDetails | None = None
+    date_created: str
+    date_last_updated: str
+    created_by: str
+    last_updated_by: str
+    active: Literal[True] = True
+    source_message_id: str
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse JSON with every number as `int` or `Decimal`; reject NaN/Infinity and unencodable strings."""
+    document = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    # A lone surrogate ("\ud800") parses, but can never be sent to DynamoDB as UTF-8.
+    json.dumps(document, default=str, ensure_ascii=False).encode("utf-8")
+    return document
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def describe(error: ValidationError) -> str:
+    """A one-line reason naming each bad field, without echoing input values (they may be personal data)."""
+    parts = []
+    for detail in error.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(p) for p in detail["loc"]) or "body"
+        parts.append(f"{where}: {detail['msg']}")
+    return "; ".join(parts)
+
+
+def parse_message(body: str) -> OrderMessage:
+    """The record body as an `OrderMessage`, or `InvalidMessage` with the reason."""
+    try:
+        document = load_json(body)
+    except (ValueError, UnicodeError, RecursionError) as exc:
+        raise InvalidMessage(f"body is not valid JSON: {_first_line(exc)}") from None
+    if not isinstance(document, dict):
+        raise InvalidMessage("body must be a JSON object")
+    try:
+        return OrderMessage.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidMessage(describe(exc)) from None
+
+
+def parse_cart(document: Any) -> Cart:
+    """The Cart API's JSON document as a `Cart`, or `InvalidCart` with the reason."""
+    if not isinstance(document, dict):
+        raise InvalidCart("cart must be a JSON object")
+    try:
+        return Cart.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidCart(describe(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

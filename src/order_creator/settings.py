@@ -1,0 +1,84 @@
+"""Typed environment, read on first use (never at import time), with one clear error per bad variable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from order_creator.errors import ConfigurationError
+
+
+class Settings(BaseModel):
+    """The contract's environment variables (§1), validated. Field aliases are the variable names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    table_name: str = Field(alias="DYNAMODB_TABLE_NAME", min_length=3, max_length=255)
+    cart_api_url: AnyHttpUrl = Field(alias="CART_LAMBDA_API_URL")
+    dead_letter_queue_url: str | None = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
+    order_number_timezone: str = Field(default="UTC", alias="ORDER_NUMBER_TIMEZONE")
+    cart_api_timeout_seconds: float = Field(default=3.0, alias="CART_API_TIMEOUT_SECONDS", gt=0, le=60)
+    cart_api_max_retries: int = Field(default=2, alias="CART_API_MAX_RETRIES", ge=0, le=10)
+    cart_api_auth: Literal["none", "iam"] = Field(default="none", alias="CART_API_AUTH")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("order_number_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("dead_letter_queue_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def cart_api_base(self) -> str:
+        """The Cart API base URL without a trailing slash."""
+        return str(self.cart_api_url).rstrip("/")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone whose calendar day the order number uses."""
+        return ZoneInfo(self.order_number_timezone)
+
+    @property
+    def cart_worst_case_seconds(self) -> float:
+        """The longest one cart fetch may take: timeout × (retries + 1)."""
+        return self.cart_api_timeout_seconds * (self.cart_api_max_retries + 1)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Validate `environ` (default: the process environment); raise ConfigurationError naming each bad variable."""
+        source = os.environ if environ is None else environ
+        try:
+            return cls.model_validate({k: v for k, v in source.items() if k in _VARIABLES})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors(include_url=False, include_input=False)
+            )
+            raise ConfigurationError(f"invalid environment: {problems}") from None
+
+
+_VARIABLES = {field.alias for field in Settings.model_fields.values() if field.alias}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, validated once on first use."""
+    return Settings.from_env()
