@@ -1,0 +1,319 @@
+"""The batch algorithm against in-memory fakes of the ports."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from order_creator.batch import MAX_WRITE_ATTEMPTS, BatchProcessor, Record, Status, settle
+from order_creator.errors import (
+    CartNotFound,
+    CartUnavailable,
+    DeadLetterFailed,
+    DeadlineExceeded,
+    InvalidCart,
+    InvalidMessage,
+    OrderConflict,
+    StoreUnavailable,
+)
+from order_creator.ports import CounterKey, WriteResult
+from tests.factories import cart, message, new_tenant
+from tests.unit.fakes import FakeCarts, FakeDeadLetters, FakeStore
+
+DAY = date(2025, 12, 30)
+
+
+def processor(carts: FakeCarts, store: FakeStore, zone: str = "UTC") -> BatchProcessor:
+    return BatchProcessor(carts, store, ZoneInfo(zone), cart_worst_case_seconds=3.0, sleep=lambda _: None)
+
+
+def rec(body: dict[str, object] | str, message_id: str) -> Record:
+    return Record(message_id, body if isinstance(body, str) else json.dumps(body), sent_timestamp_ms=1767089700000)
+
+
+def plenty() -> float:
+    return 60.0
+
+
+def test_one_tenant_batch_is_numbered_in_batch_order_with_one_read_and_one_write():
+    # Given ten valid messages of one tenant and day
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    records = []
+    for i in range(10):
+        carts.add(cart(tenant, f"c{i}"))
+        records.append(rec(message(tenant, f"c{i}"), f"m{i}"))
+
+    # When the batch is processed
+    report = processor(carts, store).process(records, plenty)
+
+    # Then every record is created, numbered 1..10 in batch order, with one read and one transaction
+    assert [o.status for o in report.outcomes] == [Status.CREATED] * 10
+    assert [o.order_number for o in report.outcomes] == [f"ORD-20251230-{i:05d}" for i in range(1, 11)]
+    assert store.counters == {CounterKey(tenant, DAY): 10}
+    assert (store.reads, store.writes) == (1, 1)
+
+
+def test_ten_tenants_share_one_transaction_and_each_starts_at_one():
+    carts, store = FakeCarts(), FakeStore()
+    tenants = [new_tenant() for _ in range(10)]
+    records = []
+    for i, tenant in enumerate(tenants):
+        carts.add(cart(tenant, "c"))
+        records.append(rec(message(tenant, "c"), f"m{i}"))
+
+    report = processor(carts, store).process(records, plenty)
+
+    assert {o.order_number for o in report.outcomes} == {"ORD-20251230-00001"}
+    assert store.writes == 1
+    assert all(store.counters[CounterKey(t, DAY)] == 1 for t in tenants)
+
+
+def test_more_than_ninety_nine_orders_of_one_day_are_split_into_chunks_without_gaps():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    records = []
+    for i in range(150):
+        carts.add(cart(tenant, f"c{i}"))
+        records.append(rec(message(tenant, f"c{i}"), f"m{i}"))
+
+    report = processor(carts, store).process(records, plenty)
+
+    assert sorted(int(o.order_number[-5:]) for o in report.outcomes if o.order_number) == list(range(1, 151))
+    assert store.writes == 2  # 99 + 51: a counter and at most 99 orders per transaction
+
+
+def test_a_bad_record_fails_alone_and_permanently():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "good"))
+    bad_schema = message(tenant, "good", customerEmail="not-an-address")
+    records = [rec("{not json", "m1"), rec(bad_schema, "m2"), rec(message(tenant, "good"), "m3")]
+
+    report = processor(carts, store).process(records, plenty)
+
+    assert [o.status for o in report.outcomes] == [Status.PERMANENT, Status.PERMANENT, Status.CREATED]
+    assert isinstance(report.outcomes[0].error, InvalidMessage)
+    assert "customerEmail" in str(report.outcomes[1].error)
+    assert "not-an-address" not in str(report.outcomes[1].error)  # reasons never echo personal data
+
+
+def test_duplicates_within_a_batch_follow_the_first_record():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+    carts.add(cart(tenant, "c2"))
+    first = message(tenant, "c1")
+    same_again = dict(first)
+    other_cart = {**first, "cartId": "c2"}
+
+    report = processor(carts, store).process([rec(first, "m1"), rec(same_again, "m2"), rec(other_cart, "m3")], plenty)
+
+    assert [o.status for o in report.outcomes] == [Status.CREATED, Status.DUPLICATE, Status.PERMANENT]
+    assert isinstance(report.outcomes[2].error, OrderConflict)
+    assert len(store.orders) == 1
+    assert store.counters[CounterKey(tenant, DAY)] == 1
+
+
+def test_a_repeat_of_a_transiently_failed_record_is_retried_too():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.fail(tenant, "c1", CartUnavailable("503"))
+    body = message(tenant, "c1")
+
+    report = processor(carts, store).process([rec(body, "m1"), rec(body, "m2")], plenty)
+
+    assert [o.status for o in report.outcomes] == [Status.TRANSIENT, Status.TRANSIENT]
+
+
+def test_redelivery_writes_nothing_and_keeps_the_number():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+    body = message(tenant, "c1")
+    processor(carts, store).process([rec(body, "m1")], plenty)
+    writes = store.writes
+
+    report = processor(carts, store).process([rec(body, "m1-again")], plenty)
+
+    assert report.outcomes[0].status is Status.DUPLICATE
+    assert store.writes == writes
+    assert store.counters[CounterKey(tenant, DAY)] == 1
+
+
+def test_an_existing_order_decides_even_when_the_cart_is_gone():
+    # Given an order that was created, and a cart that has since been deleted
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+    body = message(tenant, "c1")
+    processor(carts, store).process([rec(body, "m1")], plenty)
+    carts.fail(tenant, "c1", CartNotFound("gone"))
+
+    # When the message is redelivered
+    report = processor(carts, store).process([rec(body, "m1")], plenty)
+
+    # Then it is a duplicate, not a dead letter
+    assert report.outcomes[0].status is Status.DUPLICATE
+
+
+def test_same_order_id_stored_with_another_cart_is_permanent():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+    carts.add(cart(tenant, "c2"))
+    body = message(tenant, "c1")
+    processor(carts, store).process([rec(body, "m1")], plenty)
+
+    report = processor(carts, store).process([rec({**body, "cartId": "c2"}, "m2")], plenty)
+
+    assert report.outcomes[0].status is Status.PERMANENT
+    assert isinstance(report.outcomes[0].error, OrderConflict)
+
+
+@pytest.mark.parametrize(
+    ("served_tenant", "served_cart", "reason"),
+    [("other-tenant", "c1", "another tenant"), (None, "c9", "not c1")],
+)
+def test_a_cart_of_another_tenant_or_id_is_refused(served_tenant, served_cart, reason):
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    document = cart(served_tenant or tenant, served_cart)
+    carts.carts[(tenant, "c1")] = document
+
+    report = processor(carts, store).process([rec(message(tenant, "c1"), "m1")], plenty)
+
+    assert report.outcomes[0].status is Status.PERMANENT
+    assert isinstance(report.outcomes[0].error, InvalidCart)
+    assert reason in str(report.outcomes[0].error)
+    assert store.orders == {}
+
+
+def test_a_counter_moved_by_another_lambda_is_renumbered_from_its_new_value():
+    # Given another writer that takes numbers 1 and 2 between our read and our write
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+
+    def concurrent_writer(s: FakeStore) -> None:
+        if s.writes == 1:
+            s.counters[CounterKey(tenant, DAY)] = 2
+
+    store.before_write = concurrent_writer
+
+    # When our batch is processed
+    report = processor(carts, store).process([rec(message(tenant, "c1"), "m1")], plenty)
+
+    # Then it retries with the value found, and takes number 3
+    assert report.outcomes[0].order_number == "ORD-20251230-00003"
+    assert report.numbering_conflicts == 1
+    assert store.counters[CounterKey(tenant, DAY)] == 3
+
+
+def test_an_order_created_between_read_and_write_is_a_duplicate_and_the_rest_close_the_gap():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+    carts.add(cart(tenant, "c2"))
+    first, second = message(tenant, "c1"), message(tenant, "c2")
+
+    # Another Lambda creates the first order (number 1) after our read, before our write
+    sequence = iter([True])
+
+    def inject(s: FakeStore) -> None:
+        if next(sequence, False):
+            helper = FakeStore()
+            BatchProcessor(carts, helper, ZoneInfo("UTC"), cart_worst_case_seconds=3.0).process(
+                [rec(first, "elsewhere")], plenty
+            )
+            s.orders.update(helper.orders)
+            s.counters.update(helper.counters)
+
+    store.before_write = inject
+
+    report = processor(carts, store).process([rec(first, "m1"), rec(second, "m2")], plenty)
+
+    assert [o.status for o in report.outcomes] == [Status.DUPLICATE, Status.CREATED]
+    assert report.outcomes[1].order_number == "ORD-20251230-00002"
+    assert sorted(o.order_number for o in store.orders.values()) == ["ORD-20251230-00001", "ORD-20251230-00002"]
+
+
+def test_endless_contention_ends_transient_with_nothing_written():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+    store.before_write = lambda _s: WriteResult(committed=False, contention=True)
+
+    report = processor(carts, store).process([rec(message(tenant, "c1"), "m1")], plenty)
+
+    assert report.outcomes[0].status is Status.TRANSIENT
+    assert isinstance(report.outcomes[0].error, StoreUnavailable)
+    assert store.writes == MAX_WRITE_ATTEMPTS
+    assert store.orders == {}
+
+
+def test_a_store_outage_is_transient():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+
+    def outage(_s: FakeStore) -> None:
+        raise StoreUnavailable("DynamoDB failed with InternalServerError")
+
+    store.before_write = outage
+
+    report = processor(carts, store).process([rec(message(tenant, "c1"), "m1")], plenty)
+
+    assert report.outcomes[0].status is Status.TRANSIENT
+
+
+def test_too_little_time_starts_nothing():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+
+    report = processor(carts, store).process([rec(message(tenant, "c1"), "m1")], lambda: 3.9)
+
+    assert report.outcomes[0].status is Status.TRANSIENT
+    assert isinstance(report.outcomes[0].error, DeadlineExceeded)
+    assert carts.calls == []
+    assert store.reads == 0
+
+
+def test_time_running_out_before_the_write_reports_transient():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+    clock = iter([10.0, 0.5])
+
+    report = processor(carts, store).process([rec(message(tenant, "c1"), "m1")], lambda: next(clock, 0.0))
+
+    assert report.outcomes[0].status is Status.TRANSIENT
+    assert store.writes == 0
+
+
+def test_the_business_day_is_the_calendar_day_in_the_configured_zone():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+    late_utc = message(tenant, "c1", dateCreated="2025-12-30T22:30:00Z")
+
+    report = processor(carts, store, zone="Africa/Johannesburg").process([rec(late_utc, "m1")], plenty)
+
+    assert report.outcomes[0].order_number == "ORD-20251231-00001"
+
+
+def test_settle_dead_letters_permanent_failures_and_keeps_transient_ones():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.fail(tenant, "down", CartUnavailable("503"))
+    records = [rec("nope", "bad"), rec(message(tenant, "down"), "later")]
+    outcomes = processor(carts, store).process(records, plenty).outcomes
+    dead_letters = FakeDeadLetters()
+
+    failures = settle(outcomes, dead_letters)
+
+    assert failures == ["later"]
+    assert [(d.message_id, d.body, d.error_type) for d in dead_letters.letters] == [("bad", "nope", "InvalidMessage")]
+
+
+def test_settle_without_a_dead_letter_queue_reports_permanent_failures():
+    outcomes = processor(FakeCarts(), FakeStore()).process([rec("nope", "bad")], plenty).outcomes
+
+    assert settle(outcomes, None) == ["bad"]
+
+
+def test_a_failed_dead_letter_send_keeps_the_message_as_transient():
+    outcomes = processor(FakeCarts(), FakeStore()).process([rec("nope", "bad")], plenty).outcomes
+
+    failures = settle(outcomes, FakeDeadLetters(refuse={"bad"}))
+
+    assert failures == ["bad"]
+    assert outcomes[0].status is Status.TRANSIENT
+    assert isinstance(outcomes[0].error, DeadLetterFailed)

@@ -1,0 +1,142 @@
+"""Message and cart validation: every contract rule has a case that passes and one that fails."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from order_creator.errors import InvalidCart, InvalidMessage
+from order_creator.models import load_json, parse_cart, parse_message
+from tests.factories import cart, cart_json, message
+
+
+def body(**overrides: object) -> str:
+    return json.dumps(message("tenant-001", "cart-9f2c", **overrides))
+
+
+def test_the_contract_example_parses_with_every_optional_part():
+    # Given the message of contract §2
+    text = body(
+        campaign={
+            "id": "camp-1",
+            "code": "SUMMER25",
+            "name": "Summer",
+            "discountPercentage": 25,
+            "termsAndConditionsUrl": "https://example.com/terms",
+            "fromDate": "2025-12-01",
+            "toDate": "2026-01-31",
+        },
+        paymentDetails={"paymentId": "pay-77", "method": "card", "paidAt": "2025-12-30T10:16:00+02:00"},
+        somethingNew="ignored",
+    )
+
+    # When it is parsed
+    parsed = parse_message(text)
+
+    # Then every field is there, unknown ones ignored, and dateCreated kept as given
+    assert parsed.tenant_id == "tenant-001"
+    assert parsed.campaign is not None and parsed.campaign.discount_percentage == Decimal(25)
+    assert parsed.payment_details is not None and parsed.payment_details.paid_at == "2025-12-30T10:16:00+02:00"
+    assert parsed.date_created == "2025-12-30T10:15:00+02:00"
+    assert "somethingNew" not in parsed.to_attributes()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"orderId": "not-a-uuid"}, "orderId"),
+        ({"tenantId": "tenant#1"}, "tenantId"),
+        ({"tenantId": "x" * 65}, "tenantId"),
+        ({"cartId": ""}, "cartId"),
+        ({"customerEmail": "jane@"}, "customerEmail"),
+        ({"customerEmail": None}, "customerEmail"),
+        ({"billingAddress": {"street": "1 Long St", "city": "Cape Town", "country": "za"}}, "country"),
+        ({"campaign": {"code": "X"}}, "campaign.id"),
+        ({"campaign": {"id": "c", "code": "X", "discountPercentage": 101}}, "discountPercentage"),
+        ({"campaign": {"id": "c", "code": "X", "discountPercentage": "25"}}, "discountPercentage"),
+        ({"campaign": {"id": "c", "code": "X", "fromDate": "2026-02-01", "toDate": "2026-01-31"}}, "toDate"),
+        ({"campaign": {"id": "c", "code": "X", "termsAndConditionsUrl": "ftp://x.org/t"}}, "termsAndConditionsUrl"),
+        ({"paymentDetails": {"method": "card"}}, "paymentId"),
+        ({"paymentDetails": {"paymentId": "p", "paidAt": "2025-12-30T10:16:00"}}, "paidAt"),
+        ({"dateCreated": "2025-12-30T10:15:00"}, "dateCreated"),
+        ({"dateCreated": "yesterday"}, "dateCreated"),
+    ],
+)
+def test_a_missing_or_malformed_known_field_is_a_permanent_failure_naming_it(overrides, field):
+    with pytest.raises(InvalidMessage) as raised:
+        parse_message(body(**overrides))
+
+    assert field in str(raised.value)
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '"text"', "null", '{"a": NaN}', '{"a": "\\ud800"}'])
+def test_bodies_that_are_not_a_json_object_are_refused(text):
+    with pytest.raises(InvalidMessage):
+        parse_message(text)
+
+
+def test_an_upper_case_order_id_is_stored_in_canonical_form():
+    parsed = parse_message(body(orderId="3F0B6C1E-8D0A-4F6E-9F57-2B1F8F3F9A10"))
+
+    assert str(parsed.order_id) == "3f0b6c1e-8d0a-4f6e-9f57-2b1f8f3f9a10"
+
+
+def test_amounts_are_exact_decimals_from_the_json_text():
+    # Given a cart whose amounts a float would get wrong
+    document = load_json(cart_json(cart("t", "c", prices=["0.10", "0.20"], tax="0.00")))
+
+    # When it is parsed
+    parsed = parse_cart(document)
+
+    # Then 0.10 + 0.20 is exactly 0.30
+    assert parsed.subtotal == Decimal("0.30")
+    assert all(isinstance(item.unit_price, Decimal) for item in parsed.items)
+
+
+def contract_cart() -> dict[str, object]:
+    return load_json(
+        '{"cartId": "cart-9f2c", "tenantId": "tenant-001", "currency": "ZAR",'
+        ' "items": [{"id": "li-1", "productId": "p-1", "productName": "Hosting Pro", "quantity": 2,'
+        ' "unitPrice": 149.99, "discount": 10.00, "subtotal": 289.98}],'
+        ' "subtotal": 289.98, "tax": 43.50, "total": 333.48}'
+    )
+
+
+def test_the_contract_cart_is_valid():
+    assert parse_cart(contract_cart()).total == Decimal("333.48")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        (("items",), [], "items"),
+        (("items", 0, "quantity"), 0, "quantity"),
+        (("items", 0, "quantity"), 2.0, "quantity"),
+        (("items", 0, "unitPrice"), "149.99", "unitPrice"),
+        (("items", 0, "discount"), Decimal("-1"), "discount"),
+        (("items", 0, "subtotal"), Decimal("289.97"), "subtotal"),
+        (("subtotal",), Decimal("289.99"), "sum of the item subtotals"),
+        (("total",), Decimal("333.49"), "subtotal + tax"),
+        (("currency",), "zar", "currency"),
+        (("tenantId",), "tenant#001", "tenantId"),
+        (("items", 0, "unitPrice"), Decimal("149.999999999"), "decimal"),
+    ],
+)
+def test_a_cart_that_breaks_a_rule_is_invalid(path, value, reason):
+    document = contract_cart()
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+
+    with pytest.raises(InvalidCart) as raised:
+        parse_cart(document)
+
+    assert reason in str(raised.value)
+
+
+def test_a_cart_that_is_not_an_object_is_invalid():
+    with pytest.raises(InvalidCart):
+        parse_cart([])
