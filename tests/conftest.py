@@ -84,3 +84,16 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, table_name: str, httpserver: Any
     monkeypatch.delenv("DEAD_LETTER_QUEUE_URL", raising=False)
     monkeypatch.delenv("ORDER_NUMBER_TIMEZONE", raising=False)
     return env
+
+
+@pytest.fixture(scope="session")
+def make_httpserver() -> Iterator[Any]:
+    """pytest-httpserver's Cart API, threaded so that concurrent cart fetches are served concurrently."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
