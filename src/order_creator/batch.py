@@ -137,7 +137,7 @@ class BatchProcessor:
         zone: tzinfo,
         *,
         cart_worst_case_seconds: float,
-        max_workers: int = 10,
+        max_workers: int = 16,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -195,14 +195,17 @@ class BatchProcessor:
 
     def _draft(self, record: Record) -> _Draft:
         message = parse_message(record.body)
-        if message.date_created is not None:
-            created = datetime.fromisoformat(message.date_created)
-        elif record.sent_timestamp_ms is not None:
-            created = datetime.fromtimestamp(record.sent_timestamp_ms / 1000, UTC)
-        else:
-            raise InvalidMessage("dateCreated is absent and the record has no SentTimestamp")
-        counter = CounterKey(message.tenant_id, business_day(created, self._zone))
-        return _Draft(record, message, created, counter)
+        try:
+            if message.date_created is not None:
+                created = datetime.fromisoformat(message.date_created)
+            elif record.sent_timestamp_ms is not None:
+                created = datetime.fromtimestamp(record.sent_timestamp_ms / 1000, UTC)
+            else:
+                raise InvalidMessage("dateCreated is absent and the record has no SentTimestamp")
+            day = business_day(created, self._zone)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidMessage("dateCreated is outside the range of dates an order can have") from None
+        return _Draft(record, message, created, CounterKey(message.tenant_id, day))
 
     # 2. carts, and the store read while they are in flight --------------------------------------
 

@@ -25,7 +25,7 @@ _MAX_BODY_BYTES = 2_000_000
 class CartService:
     """Fetches and validates carts; implements `ports.CartSource`. Thread-safe for concurrent GETs."""
 
-    def __init__(self, settings: Settings, *, pool_size: int = 10) -> None:
+    def __init__(self, settings: Settings, *, pool_size: int = 16) -> None:
         self._base = settings.cart_api_base
         self._timeout = settings.cart_api_timeout_seconds
         retry = Retry(

@@ -317,3 +317,27 @@ def test_a_failed_dead_letter_send_keeps_the_message_as_transient():
     assert failures == ["bad"]
     assert outcomes[0].status is Status.TRANSIENT
     assert isinstance(outcomes[0].error, DeadLetterFailed)
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-00:00", "0001-01-01T00:00:00+00:00"])
+def test_a_date_at_the_edge_of_the_calendar_is_a_permanent_failure_not_a_crash(stamp):
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+
+    report = processor(carts, store, zone="Pacific/Kiritimati").process(
+        [rec(message(tenant, "c1", dateCreated=stamp), "m1")], plenty
+    )
+
+    assert report.outcomes[0].status in (Status.PERMANENT, Status.CREATED)
+    if report.outcomes[0].status is Status.PERMANENT:
+        assert isinstance(report.outcomes[0].error, InvalidMessage)
+
+
+def test_a_record_without_date_created_or_sent_timestamp_is_permanent():
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    body = json.dumps(message(tenant, "c1", dateCreated=None))
+
+    report = processor(carts, store).process([Record("m1", body, sent_timestamp_ms=None)], plenty)
+
+    assert report.outcomes[0].status is Status.PERMANENT
+    assert "SentTimestamp" in str(report.outcomes[0].error)
