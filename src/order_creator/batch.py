@@ -247,10 +247,12 @@ class BatchProcessor:
             # An order that exists decides the record, whatever the cart says now (it may be gone).
             if snapshot is not None and draft.order_id in snapshot.existing:
                 outcomes[draft.record.message_id] = _existing(draft, snapshot.existing[draft.order_id])
+            elif snapshot_error is not None:
+                # Without the read we cannot tell a redelivered order (whose cart may be gone) from a
+                # new one, so even a permanent cart failure waits for a retry.
+                outcomes[draft.record.message_id] = _outcome(draft, Status.TRANSIENT, error=snapshot_error)
             elif isinstance(draft.cart, OrderCreatorError):
                 outcomes[draft.record.message_id] = _failure(draft, draft.cart)
-            elif snapshot_error is not None:
-                outcomes[draft.record.message_id] = _outcome(draft, Status.TRANSIENT, error=snapshot_error)
             elif (mismatch := _cart_mismatch(draft)) is not None:
                 outcomes[draft.record.message_id] = _outcome(draft, Status.PERMANENT, error=mismatch)
             else:

@@ -341,3 +341,20 @@ def test_a_record_without_date_created_or_sent_timestamp_is_permanent():
 
     assert report.outcomes[0].status is Status.PERMANENT
     assert "SentTimestamp" in str(report.outcomes[0].error)
+
+
+def test_when_the_store_read_fails_even_a_missing_cart_waits_for_a_retry():
+    # Given a store that cannot be read, and a cart that is gone (the order may exist already)
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+
+    def unreadable(*_args: object) -> None:
+        raise StoreUnavailable("DynamoDB failed with InternalServerError")
+
+    store.read = unreadable  # type: ignore[method-assign]
+
+    # When the record is processed
+    report = processor(carts, store).process([rec(message(tenant, "gone"), "m1")], plenty)
+
+    # Then it is transient, not dead-lettered
+    assert report.outcomes[0].status is Status.TRANSIENT
+    assert isinstance(report.outcomes[0].error, StoreUnavailable)
