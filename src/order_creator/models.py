@@ -202,16 +202,8 @@ class OrderStatus(StrEnum):
     PENDING_PAYMENT = "PENDING_PAYMENT"
 
 
-class OrderItem(_Model):
-    """A cart line as stored on the order."""
-
-    id: str
-    product_id: str
-    product_name: str
-    quantity: int
-    unit_price: Decimal
-    discount: Decimal
-    subtotal: Decimal
+class OrderItem(CartItem):
+    """A cart line as stored on the order: the validated cart item, unchanged."""
 
 
 class Order(_Model):

@@ -17,6 +17,28 @@ BATCHES = 5
 BATCH_SIZE = 10
 
 
+def run_at_once(paths: list[Path], lambda_env: dict[str, str]) -> list[str]:
+    """Run one child process per events file, all at once; return the message ids they reported failed."""
+    env = {**os.environ, **lambda_env, "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.run_batches", str(path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[2],
+        )
+        for path in paths
+    ]
+    failed: list[str] = []
+    for child in children:
+        out, err = child.communicate(timeout=240)
+        assert child.returncode == 0, err
+        failed.extend(json.loads(out.rsplit("FAILED ", 1)[1]))
+    return failed
+
+
 def test_concurrent_lambdas_on_one_tenant_and_day_number_gaplessly(
     lambda_env, httpserver, dynamodb, table_name, tmp_path: Path
 ):
@@ -39,23 +61,7 @@ def test_concurrent_lambdas_on_one_tenant_and_day_number_gaplessly(
         paths.append(path)
 
     # When the processes run at once against the same table
-    env = {**os.environ, **lambda_env, "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.run_batches", str(path)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=Path(__file__).parents[2],
-        )
-        for path in paths
-    ]
-    failed: list[str] = []
-    for child in children:
-        out, err = child.communicate(timeout=240)
-        assert child.returncode == 0, err
-        failed.extend(json.loads(out.rsplit("FAILED ", 1)[1]))
+    failed = run_at_once(paths, lambda_env)
 
     # Then whatever failed transiently succeeds when redelivered, and the day is numbered 1..200 exactly
     if failed:
@@ -78,22 +84,8 @@ def test_concurrent_redeliveries_of_one_batch_create_each_order_once(
         bodies.append(message(tenant, f"c{i}"))
     path = tmp_path / "events.json"
     path.write_text(json.dumps([sqs_event(*[record(b) for b in bodies])]))
-    env = {**os.environ, **lambda_env, "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
 
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.run_batches", str(path)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=Path(__file__).parents[2],
-        )
-        for _ in range(3)
-    ]
-    for child in children:
-        _, err = child.communicate(timeout=120)
-        assert child.returncode == 0, err
+    run_at_once([path] * 3, lambda_env)
 
     assert invoke(*[record(b) for b in bodies]) == []
     assert len(orders_of(dynamodb, table_name, tenant)) == 10
