@@ -188,6 +188,72 @@ class OrderDAO:
                 raise
             raise _unavailable(error) from None
 
+    # queries (CLI) ---------------------------------------------------------------------------
+
+    def get_order(self, order_id: str) -> dict[str, Any] | None:
+        """The order with this id, whatever its tenant (OrderByIdIndex), or None."""
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=ORDER_BY_ID_INDEX,
+            KeyConditionExpression="GSI2_PK = :pk AND GSI2_SK = :sk",
+            ExpressionAttributeValues=_marshal({":pk": f"ORDER#{order_id}", ":sk": "METADATA"}),
+        )
+        items = response.get("Items", [])
+        return _unmarshal(items[0]) if items else None
+
+    def list_orders(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        created_from: date | datetime | None = None,
+        created_to: date | datetime | None = None,
+        after: dict[str, Any] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """A tenant's orders, one page in memory at a time, each with the position that resumes after it.
+
+        Without a date range: the tenant's partition (`PK`), in order-id order. With `created_from` and/or
+        `created_to` (both inclusive; a date is a UTC calendar day, a datetime an instant to the millisecond):
+        `OrdersByDateIndex`, in creation order. `status` filters either. `after` is a position yielded earlier.
+        """
+        values: dict[str, Any] = {":pk": f"TENANT#{tenant_id}"}
+        kwargs: dict[str, Any] = {"TableName": self._table, "Limit": page_size}
+        by_date = created_from is not None or created_to is not None
+        if by_date:
+            kwargs["IndexName"] = ORDERS_BY_DATE_INDEX
+            condition = "GSI1_PK = :pk"
+            if created_from is not None:
+                values[":from"] = _date_bound(created_from)
+            if created_to is not None:
+                values[":to"] = _date_bound(created_to) + "~"  # '~' sorts after every character of GSI1_SK
+            if created_from is not None and created_to is not None:
+                condition += " AND GSI1_SK BETWEEN :from AND :to"
+            elif created_from is not None:
+                condition += " AND GSI1_SK >= :from"
+            else:
+                condition += " AND GSI1_SK <= :to"
+        else:
+            values[":order"] = "ORDER#"
+            condition = "PK = :pk AND begins_with(SK, :order)"
+        if status is not None:
+            kwargs["FilterExpression"] = "#status = :status"
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            values[":status"] = status
+        kwargs["KeyConditionExpression"] = condition
+        kwargs["ExpressionAttributeValues"] = _marshal(values)
+        if after:
+            kwargs["ExclusiveStartKey"] = _marshal(after)
+        position_keys = ("PK", "SK", "GSI1_PK", "GSI1_SK") if by_date else ("PK", "SK")
+        while True:
+            page = self._client.query(**kwargs)
+            for raw in page.get("Items", []):
+                item = _unmarshal(raw)
+                yield item, {key: item[key] for key in position_keys}
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
 
 def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any]]) -> WriteResult:
     result = WriteResult(committed=False)
@@ -207,6 +273,11 @@ def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any]]) ->
     if not (result.counters or result.existing or result.rejected):
         result.contention = True
     return result
+
+
+def _date_bound(moment: date | datetime) -> str:
+    """The GSI1_SK prefix of a day (UTC) or of an instant: a date sorts before every time of its day."""
+    return utc_millis(moment) if isinstance(moment, datetime) else moment.isoformat()
 
 
 def _unavailable(error: ClientError) -> StoreUnavailable:

@@ -1,0 +1,281 @@
+"""`order-creator local`: the Lambda's real job on one machine, with no AWS account.
+
+It starts the embedded emulator (unless an endpoint is given) and a local Cart API serving the carts
+file, sets the handler's environment, creates the table and a queue with its dead-letter queue and
+redrive policy, enqueues the messages file, runs the SQS worker (the real handler) until the queue is
+empty, and prints what became of every message, read back from the table and the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from order_creator.models import load_json
+from order_creator.operations import (
+    DeadLetterMessage,
+    OperationError,
+    create_queue_with_dlq,
+    create_table,
+    enqueue,
+    exact_json,
+    inspect_dead_letters,
+    message_summary,
+    money,
+    render_table,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+MAX_RECEIVE_COUNT = 3
+OUTCOMES = ("created", "duplicate", "dead-lettered")
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS")
+_LOCAL_DEFAULTS = {
+    # Dummy credentials and a region: the emulator accepts any, boto3 insists on some.
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    # A short Cart API budget, so a short visibility timeout fits it and retries come back quickly.
+    "CART_API_TIMEOUT_SECONDS": "1",
+    "CART_API_MAX_RETRIES": "1",
+    # stdout is for the results table: no EMF metric lines; the handler's logs go to stderr, errors only
+    # unless LOG_LEVEL says otherwise (the table shows every failure's reason anyway).
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "LOG_LEVEL": "ERROR",
+}
+
+
+@dataclass(frozen=True)
+class LocalMessage:
+    """One entry of the messages file: the body as sent, and the outcome it should reach, if stated."""
+
+    body: str
+    expect: str | None = None
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """What became of one message."""
+
+    message_id: str
+    order_id: str
+    tenant_id: str
+    order_number: str
+    total: str
+    outcome: str  # one of OUTCOMES, or "unaccounted"
+    detail: str
+    expect: str | None
+
+    @property
+    def as_expected(self) -> bool:
+        """Ended in a final place, and the one the messages file expected."""
+        return self.outcome in OUTCOMES and (self.expect is None or self.expect == self.outcome)
+
+
+def load_messages(path: str | Path) -> list[LocalMessage]:
+    """The messages file: a JSON array whose entries are either a message object, or
+    `{"body": <message object or raw string>, "expect": "created" | "duplicate" | "dead-lettered"}`.
+
+    Raises OSError when unreadable and ValueError when malformed.
+    """
+    document = load_json(Path(path).read_bytes())
+    if not isinstance(document, list) or not document:
+        raise ValueError(f"{path}: expected a non-empty JSON array of messages")
+    messages = []
+    for index, entry in enumerate(document):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: entry {index} is not a JSON object")
+        expect = entry.get("expect")
+        if expect is not None and expect not in OUTCOMES:
+            raise ValueError(f"{path}: entry {index}: expect must be one of {', '.join(OUTCOMES)}")
+        body = entry.get("body", entry)
+        messages.append(LocalMessage(body if isinstance(body, str) else exact_json(body), expect))
+    return messages
+
+
+def run_local(
+    *,
+    messages_path: Path,
+    carts_path: Path,
+    endpoint_url: str | None,
+    timeout_seconds: float,
+    out: IO[str] = sys.stdout,
+    err: IO[str] = sys.stderr,
+) -> int:
+    """Run the example end to end; print the results table on `out`, progress on `err`.
+
+    Returns 0 when every message ended created, duplicate or dead-lettered, as its entry expected.
+    """
+    from order_creator.local.cart_api import CartApiServer
+
+    messages = load_messages(messages_path)
+    cart_api = CartApiServer.from_file(carts_path)
+    with ExitStack() as stack:
+        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint is None:
+            endpoint = _start_emulator(stack)
+            _say(err, f"embedded DynamoDB/SQS emulator (moto) at {endpoint}")
+        else:
+            _say(err, f"using the DynamoDB/SQS endpoint {endpoint}")
+        stack.enter_context(cart_api)
+        _say(err, f"local Cart API at {cart_api.url}, serving {carts_path}")
+        run_id = uuid.uuid4().hex[:8]
+        stack.enter_context(_environment(endpoint, table_name=f"orders-local-{run_id}", cart_api_url=cart_api.url))
+        return _run(messages, messages_path, run_id, timeout_seconds=timeout_seconds, out=out, err=err)
+
+
+def _run(
+    messages: list[LocalMessage],
+    messages_path: Path,
+    run_id: str,
+    *,
+    timeout_seconds: float,
+    out: IO[str],
+    err: IO[str],
+) -> int:
+    from order_creator import clients
+    from order_creator.dao import OrderDAO
+    from order_creator.settings import Settings
+    from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker, polling_client, stop_on_signals
+
+    settings = Settings.from_env()
+    _logs_to_stderr()
+    dynamodb, sqs = clients.dynamodb(), polling_client(wait_seconds=1)
+    # Long enough for the handler's Cart API budget (it starts nothing with less), short enough that
+    # a retried message comes back within seconds.
+    visibility = max(5, math.ceil(settings.cart_worst_case_seconds + 1 + DELETE_MARGIN_SECONDS + 1))
+    create_table(dynamodb, settings.table_name)
+    queue_url, dlq_url = create_queue_with_dlq(
+        sqs, f"orders-local-{run_id}", visibility_timeout=visibility, max_receive_count=MAX_RECEIVE_COUNT
+    )
+    os.environ["DEAD_LETTER_QUEUE_URL"] = dlq_url
+    _say(err, f"created table {settings.table_name} and queue {queue_url}")
+    _say(err, f"  (visibility timeout {visibility} s, dead-letter queue after {MAX_RECEIVE_COUNT} receives)")
+    message_ids = enqueue(sqs, queue_url, [m.body for m in messages])
+    _say(err, f"enqueued {len(message_ids)} messages from {messages_path}")
+
+    worker = SqsWorker(sqs, queue_url, wait_seconds=1)
+    started = time.monotonic()
+    timer = threading.Timer(timeout_seconds, worker.stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        with stop_on_signals(worker):
+            worker.run(until_drained=True, on_batch=lambda r: _say(err, _batch_line(r, started)))
+    finally:
+        timer.cancel()
+    if worker.stopping:
+        _say(err, f"stopped after {time.monotonic() - started:.1f} s before the queue was empty")
+    else:
+        _say(err, f"queue empty after {time.monotonic() - started:.1f} s")
+
+    dead = {letter.source_message_id: letter for letter in inspect_dead_letters(sqs, dlq_url)}
+    dao = OrderDAO(settings.table_name, dynamodb)
+    rows = [_row(mid, m, dead.get(mid), dao) for mid, m in zip(message_ids, messages, strict=True)]
+    print(_table(rows), file=out)
+    counts = {o: sum(r.outcome == o for r in rows) for o in (*OUTCOMES, "unaccounted")}
+    unexpected = [r for r in rows if not r.as_expected]
+    summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+    verdict = "every message ended where expected" if not unexpected else f"{len(unexpected)} not as expected"
+    print(f"\n{len(rows)} messages: {summary}; {verdict}", file=out)
+    return 0 if not unexpected else 1
+
+
+def _row(message_id: str, message: LocalMessage, letter: DeadLetterMessage | None, dao: Any) -> ResultRow:
+    ids = message_summary(message.body)
+    order_id, tenant = ids.get("orderId", ""), ids.get("tenantId", "")
+    if letter is not None:
+        return ResultRow(message_id, order_id, tenant, "", "", "dead-lettered", letter.reason, message.expect)
+    order = dao.get_order(_canonical(order_id)) if order_id else None
+    if order is None:
+        return ResultRow(message_id, order_id, tenant, "", "", "unaccounted", "still in the queue?", message.expect)
+    source = str(order.get("sourceMessageId", ""))
+    outcome, detail = ("created", "") if source == message_id else ("duplicate", f"of message {source[:8]}")
+    return ResultRow(
+        message_id, order["id"], tenant, order["orderNumber"], money(order), outcome, detail, message.expect
+    )
+
+
+def _table(rows: list[ResultRow]) -> str:
+    def outcome(row: ResultRow) -> str:
+        text = f"{row.outcome} ({row.detail})" if row.detail else row.outcome
+        if len(text) > 100:
+            text = text[:97] + "..."
+        if not row.as_expected:
+            text += f"  <- expected {row.expect or 'a final outcome'}"
+        return text
+
+    headers = ("MESSAGE", "ORDER ID", "TENANT", "ORDER NUMBER", "TOTAL", "OUTCOME")
+    cells = [(r.message_id[:8], r.order_id, r.tenant_id, r.order_number, r.total, outcome(r)) for r in rows]
+    return render_table(headers, cells)
+
+
+def _batch_line(result: Any, started: float) -> str:
+    line = f"  {time.monotonic() - started:5.1f} s  batch of {len(result.received)}: {len(result.deleted)} done"
+    if result.left:
+        line += f", {len(result.left)} left for SQS to redeliver"
+    return line + (f" (handler failed: {result.error})" if result.error else "")
+
+
+def _canonical(order_id: str) -> str:
+    try:
+        return str(uuid.UUID(order_id))
+    except ValueError:
+        return order_id
+
+
+def _start_emulator(stack: ExitStack) -> str:
+    try:
+        from order_creator.local.emulator import MotoServer
+
+        server = MotoServer()
+        url = server.start()
+    except ImportError as error:
+        raise OperationError(
+            f"the embedded emulator needs moto[server] (pip install -r requirements-dev.txt): {error}"
+        ) from None
+    stack.callback(server.stop)
+    return url
+
+
+@contextmanager
+def _environment(endpoint: str, *, table_name: str, cart_api_url: str) -> Iterator[None]:
+    """The handler's environment for this run, restored afterwards."""
+    values = {**_LOCAL_DEFAULTS, **{k: v for k, v in os.environ.items() if k in _LOCAL_DEFAULTS}}
+    values.update(dict.fromkeys(_ENDPOINT_VARIABLES, endpoint))
+    values.update(DYNAMODB_TABLE_NAME=table_name, CART_LAMBDA_API_URL=cart_api_url)
+    names = [*values, "DEAD_LETTER_QUEUE_URL"]
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _logs_to_stderr() -> None:
+    """The handler's Powertools logger writes to stdout (as in Lambda); here stdout is the table's."""
+    import logging
+
+    from order_creator.handler import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
+
+
+def _say(err: IO[str], line: str) -> None:
+    print(line, file=err, flush=True)

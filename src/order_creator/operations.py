@@ -1,0 +1,249 @@
+"""What an operator does with the pipeline's queues and table: set them up, feed them, read orders, and
+inspect or redrive the dead-letter queue. Used by `order-creator` (cli.py) and `order-creator local`.
+
+Every function takes its boto3 client; errors from AWS propagate (the CLI turns them into one line).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from order_creator.dao import table_definition
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
+
+# Message attributes the pipeline adds when it dead-letters a message (contract §5).
+DEAD_LETTER_ATTRIBUTES = ("errorType", "errorMessage", "sourceMessageId")
+_INSPECT_VISIBILITY_SECONDS = 30
+
+
+class OperationError(Exception):
+    """A user-facing failure with a one-line reason (a missing queue, an ambiguous source queue...)."""
+
+
+# table ----------------------------------------------------------------------------------------------
+
+
+def create_table(dynamodb: DynamoDBClient, table_name: str) -> None:
+    """Create the orders table with the contract's schema and wait until it is active."""
+    dynamodb.create_table(**table_definition(table_name))
+    dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+
+# queues ---------------------------------------------------------------------------------------------
+
+
+def create_queue_with_dlq(
+    sqs: SQSClient, name: str, *, visibility_timeout: int, max_receive_count: int
+) -> tuple[str, str]:
+    """A queue and its dead-letter queue `{name}-dlq`, joined by a redrive policy; returns both URLs."""
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = queue_arn(sqs, dlq_url)
+    policy = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
+    queue_url = sqs.create_queue(
+        QueueName=name,
+        Attributes={"VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": json.dumps(policy)},
+    )["QueueUrl"]
+    return queue_url, dlq_url
+
+
+def queue_arn(sqs: SQSClient, queue_url: str) -> str:
+    """The queue's ARN (and proof that the URL names a queue)."""
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def enqueue(sqs: SQSClient, queue_url: str, bodies: Sequence[str]) -> list[str]:
+    """Send the bodies in order, ten a request; return their message ids in the same order."""
+    ids: list[str] = []
+    for start in range(0, len(bodies), 10):
+        chunk = bodies[start : start + 10]
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)]
+        )
+        if response.get("Failed"):
+            reason = response["Failed"][0].get("Message", "unknown reason")
+            raise OperationError(f"SQS refused {len(response['Failed'])} message(s): {reason}")
+        by_entry = {int(ok["Id"]): ok["MessageId"] for ok in response.get("Successful", [])}
+        ids.extend(by_entry[i] for i in range(len(chunk)))
+    return ids
+
+
+# dead letters ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetterMessage:
+    """A message in the dead-letter queue, with the reason the pipeline gave when it put it there.
+
+    `source_message_id` is the id the message had in the source queue: the attribute the pipeline sets,
+    or, for a message the redrive policy moved (which keeps its id and has no reason), its own id.
+    """
+
+    message_id: str
+    body: str
+    source_message_id: str
+    error_type: str | None
+    error_message: str | None
+    receive_count: int
+    sent_timestamp_ms: int | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """`errorType: errorMessage`, or what a redrive-policy move means."""
+        if self.error_type:
+            return f"{self.error_type}: {self.error_message or ''}".rstrip(": ")
+        return "moved by the redrive policy after maxReceiveCount receives"
+
+
+def inspect_dead_letters(sqs: SQSClient, dlq_url: str, *, limit: int | None = None) -> list[DeadLetterMessage]:
+    """The messages in the dead-letter queue, without deleting any.
+
+    Each is received (hidden while the listing runs, so none is seen twice) and made visible again
+    at once when the listing is done.
+    """
+    seen: dict[str, DeadLetterMessage] = {}
+    handles: list[str] = []
+    try:
+        while limit is None or len(seen) < limit:
+            count = 10 if limit is None else min(10, limit - len(seen))
+            messages = _receive(sqs, dlq_url, count, _INSPECT_VISIBILITY_SECONDS)
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            handles.extend(m["ReceiptHandle"] for m in messages)
+            if not fresh:
+                break
+            for message in fresh:
+                seen[message["MessageId"]] = _dead_letter(message)
+    finally:
+        for start in range(0, len(handles), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for i, handle in enumerate(handles[start : start + 10])
+            ]
+            sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=entries)  # type: ignore[arg-type]
+    return list(seen.values())
+
+
+def source_queue_of(sqs: SQSClient, dlq_url: str) -> str:
+    """The one queue whose redrive policy targets this dead-letter queue (ListDeadLetterSourceQueues)."""
+    urls = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
+    if len(urls) != 1:
+        found = "no queue" if not urls else f"{len(urls)} queues"
+        raise OperationError(f"{found} use(s) {dlq_url} as dead-letter queue; name the target with --to-queue-url")
+    return urls[0]
+
+
+def redrive(
+    sqs: SQSClient,
+    dlq_url: str,
+    target_url: str,
+    *,
+    limit: int | None = None,
+    progress: Callable[[int, DeadLetterMessage], None] | None = None,
+) -> int:
+    """Move messages from the dead-letter queue to `target_url`; return how many moved.
+
+    Each message is sent (body byte for byte, its own attributes without the pipeline's reason) before
+    it is deleted, so a crash in between loses nothing: at worst it is delivered twice, and the pipeline
+    takes the second delivery as a duplicate.
+    """
+    target_arn = queue_arn(sqs, target_url)  # fail on a wrong URL before touching the DLQ
+    fifo = target_arn.endswith(".fifo")
+    moved = 0
+    while limit is None or moved < limit:
+        count = 10 if limit is None else min(10, limit - moved)
+        messages = _receive(sqs, dlq_url, count, _INSPECT_VISIBILITY_SECONDS)
+        if not messages:
+            break
+        for message in messages:
+            kwargs: dict[str, Any] = {"QueueUrl": target_url, "MessageBody": message["Body"]}
+            attributes = {
+                k: v for k, v in message.get("MessageAttributes", {}).items() if k not in DEAD_LETTER_ATTRIBUTES
+            }
+            if attributes:
+                kwargs["MessageAttributes"] = attributes
+            if fifo:
+                kwargs["MessageGroupId"] = message.get("Attributes", {}).get("MessageGroupId", "redrive")
+                kwargs["MessageDeduplicationId"] = message["MessageId"]
+            sqs.send_message(**kwargs)
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+            if progress is not None:
+                progress(moved, _dead_letter(message))
+    return moved
+
+
+def _receive(sqs: SQSClient, queue_url: str, count: int, visibility: int) -> list[Any]:
+    return sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=count,
+        WaitTimeSeconds=0,
+        VisibilityTimeout=visibility,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+
+
+def _dead_letter(message: Any) -> DeadLetterMessage:
+    custom = {k: v.get("StringValue") for k, v in message.get("MessageAttributes", {}).items()}
+    system = message.get("Attributes", {})
+    sent = system.get("SentTimestamp")
+    return DeadLetterMessage(
+        message_id=message["MessageId"],
+        body=message["Body"],
+        source_message_id=custom.get("sourceMessageId") or message["MessageId"],
+        error_type=custom.get("errorType"),
+        error_message=custom.get("errorMessage"),
+        receive_count=int(system.get("ApproximateReceiveCount", "1")),
+        sent_timestamp_ms=int(sent) if sent else None,
+        attributes={k: v for k, v in custom.items() if k not in DEAD_LETTER_ATTRIBUTES},
+    )
+
+
+def message_summary(body: str) -> dict[str, str]:
+    """The ids in a message body (orderId, tenantId, cartId) when it is JSON; never personal fields."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    return {k: str(document[k]) for k in ("orderId", "tenantId", "cartId") if isinstance(document.get(k), str)}
+
+
+# output ---------------------------------------------------------------------------------------------
+
+
+def exact_json(value: Any) -> str:
+    """JSON text with every Decimal written as the exact number it is (json.dumps would go through float)."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {exact_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(exact_json(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A plain-text table with padded columns."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+    return "\n".join(lines)
+
+
+def money(item: dict[str, Any], name: str = "total") -> str:
+    """An order amount with its currency, e.g. `0.30 ZAR`."""
+    amount = item.get(name)
+    return f"{amount} {item.get('currency', '')}".strip() if amount is not None else ""

@@ -1,0 +1,270 @@
+"""The SQS worker: runs the Lambda handler outside Lambda, the way Lambda's event source mapping would.
+
+It long-polls the queue, hands each batch to the very same `order_creator.handler.lambda_handler` as a
+real SQS event, with a context whose remaining time is what is left of the visibility timeout, deletes
+the messages that succeeded and leaves the ones in `batchItemFailures` to become visible again (the
+queue's redrive policy eventually moves them to its dead-letter queue). If the handler raises, the
+whole batch is left, as Lambda does. `stop()` (wired to SIGINT/SIGTERM by `stop_on_signals`) lets the
+batch in hand finish, deletes what succeeded, and ends the loop: nothing is lost and nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+logger = logging.getLogger(__name__)
+
+# Time kept back from the visibility timeout so the successes are deleted before SQS redelivers them.
+DELETE_MARGIN_SECONDS = 0.5
+MAX_BATCH_SIZE = 10  # SQS's ReceiveMessage limit
+
+
+def polling_client(wait_seconds: int = 20) -> SQSClient:
+    """An SQS client whose read timeout outlasts a long poll (the handler's clients give up after 5 s)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=2, read_timeout=wait_seconds + 10, retries={"mode": "standard", "total_max_attempts": 3}
+    )
+    return boto3.session.Session().client("sqs", config=config)
+
+
+class WorkerContext(LambdaContext):
+    """A Lambda context for one batch: its remaining time counts down to `deadline` (time.monotonic)."""
+
+    def __init__(self, deadline: float, function_name: str = "order-creator-worker") -> None:
+        self._deadline = deadline
+        self._function_name = function_name
+        self._function_version = "$LATEST"
+        self._invoked_function_arn = f"local:worker:{function_name}"
+        self._memory_limit_in_mb = 0
+        self._aws_request_id = str(uuid.uuid4())
+        self._log_group_name = "order-creator-worker"
+        self._log_stream_name = "order-creator-worker"
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]  # an instance's clock, not static
+        """Milliseconds until the batch's messages become visible again, less the delete margin."""
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class BatchResult:
+    """What became of one received batch."""
+
+    received: list[str]
+    deleted: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class WorkerTotals:
+    """Counts over a worker's run."""
+
+    batches: int = 0
+    received: int = 0
+    deleted: int = 0
+    left: int = 0
+
+
+class SqsWorker:
+    """Long-polls one queue and runs the handler on each batch. Call `run()`; `stop()` from anywhere."""
+
+    def __init__(
+        self,
+        sqs: SQSClient,
+        queue_url: str,
+        *,
+        handler: Handler | None = None,
+        batch_size: int = MAX_BATCH_SIZE,
+        wait_seconds: int = 20,
+        visibility_timeout: int | None = None,
+    ) -> None:
+        """Read the queue's ARN and visibility timeout (a wrong URL fails here, before any message moves)."""
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch size must be 1-{MAX_BATCH_SIZE}, got {batch_size}")
+        if not 0 <= wait_seconds <= 20:
+            raise ValueError(f"wait seconds must be 0-20, got {wait_seconds}")
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn", "VisibilityTimeout"])[
+            "Attributes"
+        ]
+        self._sqs = sqs
+        self._url = queue_url
+        self._arn = attributes["QueueArn"]
+        self._region = self._arn.split(":")[3] if self._arn.count(":") >= 5 else sqs.meta.region_name
+        self._visibility = (
+            visibility_timeout if visibility_timeout is not None else int(attributes["VisibilityTimeout"])
+        )
+        self._explicit_visibility = visibility_timeout is not None
+        self._handler = handler
+        self._batch_size = batch_size
+        self._wait = wait_seconds
+        self._stop = threading.Event()
+
+    @property
+    def visibility_timeout(self) -> int:
+        """Seconds a received batch stays invisible: the handler's time budget."""
+        return self._visibility
+
+    def stop(self) -> None:
+        """Finish the batch in hand (if any), then leave `run()`. Safe from a signal handler."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop()` was called."""
+        return self._stop.is_set()
+
+    def run(
+        self, *, until_drained: bool = False, on_batch: Callable[[BatchResult], None] | None = None
+    ) -> WorkerTotals:
+        """Poll and process until `stop()`, or, with `until_drained`, until the queue holds no message at all."""
+        totals = WorkerTotals()
+        while not self.stopping:
+            result = self.poll_once()
+            if result is None:
+                if until_drained and self.drained():
+                    break
+                continue
+            totals.batches += 1
+            totals.received += len(result.received)
+            totals.deleted += len(result.deleted)
+            totals.left += len(result.left)
+            if on_batch is not None:
+                on_batch(result)
+        return totals
+
+    def poll_once(self) -> BatchResult | None:
+        """Receive one batch (long polling) and process it; None when no message came."""
+        started = time.monotonic()
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self._url,
+            "MaxNumberOfMessages": self._batch_size,
+            "WaitTimeSeconds": self._wait,
+            "AttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+        }
+        if self._explicit_visibility:
+            kwargs["VisibilityTimeout"] = self._visibility
+        messages = self._sqs.receive_message(**kwargs).get("Messages", [])
+        if not messages:
+            return None
+        # The clock started before the receive: the messages' invisibility began no earlier than that.
+        return self.process(messages, deadline=started + self._visibility - DELETE_MARGIN_SECONDS)
+
+    def process(self, messages: list[Any], *, deadline: float) -> BatchResult:
+        """Run the handler on these received messages; delete the successes, leave the failures."""
+        result = BatchResult(received=[m["MessageId"] for m in messages])
+        event = {"Records": [self._record(m) for m in messages]}
+        try:
+            response = self._lambda_handler()(event, WorkerContext(deadline))
+            failed = {str(f.get("itemIdentifier") or "") for f in response.get("batchItemFailures", [])}
+        except Exception as error:  # the handler's own failure: Lambda would retry the whole batch
+            logger.exception("handler failed; leaving the whole batch to SQS")
+            result.left = list(result.received)
+            result.error = f"{type(error).__name__}: {error}"
+            return result
+        if not failed <= set(result.received):
+            # As Lambda: an unknown or empty itemIdentifier fails the whole batch.
+            result.left = list(result.received)
+            result.error = "batchItemFailures named a message outside the batch"
+            return result
+        done = [m for m in messages if m["MessageId"] not in failed]
+        result.left = [m for m in result.received if m in failed]
+        result.deleted = self._delete(done)
+        return result
+
+    def drained(self) -> bool:
+        """True when the queue has no visible, in-flight or delayed message."""
+        names: Any = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        response: Any = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=names)
+        return all(int(response["Attributes"].get(name, "0")) == 0 for name in names)
+
+    def _lambda_handler(self) -> Handler:
+        if self._handler is None:
+            from order_creator.handler import lambda_handler
+
+            self._handler = lambda_handler
+        return self._handler
+
+    def _record(self, message: Any) -> dict[str, Any]:
+        """The record as Lambda's event source mapping delivers it."""
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": dict(message.get("Attributes", {})),
+            "messageAttributes": {
+                name: _lambda_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._arn,
+            "awsRegion": self._region,
+        }
+
+    def _delete(self, messages: list[Any]) -> list[str]:
+        if not messages:
+            return []
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        response = self._sqs.delete_message_batch(QueueUrl=self._url, Entries=entries)  # type: ignore[arg-type]
+        failed = {int(f["Id"]) for f in response.get("Failed", [])}
+        for index in sorted(failed):
+            # Not lost: the message comes back and the handler finds its order (a duplicate).
+            logger.warning("could not delete message %s: it will be redelivered", messages[index]["MessageId"])
+        return [m["MessageId"] for i, m in enumerate(messages) if i not in failed]
+
+
+def _lambda_attribute(value: Any) -> dict[str, Any]:
+    """An SQS message attribute in the event's camelCase shape."""
+    shaped: dict[str, Any] = {
+        "dataType": value.get("DataType", "String"),
+        "stringListValues": [],
+        "binaryListValues": [],
+    }
+    if "StringValue" in value:
+        shaped["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        import base64
+
+        shaped["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
+    return shaped
+
+
+@contextmanager
+def stop_on_signals(worker: SqsWorker) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM ask the worker to stop after its batch; a second signal ends at once."""
+
+    def _graceful(signum: int, _frame: object) -> None:
+        logger.warning("%s received: finishing the batch in hand, then stopping", signal.Signals(signum).name)
+        worker.stop()
+        # A second signal is the operator insisting: the default action, immediately.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    previous = {sig: signal.signal(sig, _graceful) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
