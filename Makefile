@@ -30,8 +30,24 @@ unit: venv
 integration: venv
 	$(PY) -m pytest tests/integration -q
 
-test: lint
+test: lint check-deploy
 	$(PY) -m pytest -q
+
+# The deploy checkers live in their own environment: aws-sam-translator pins pydantic ~=2.13, the runtime 2.14.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
+
+.PHONY: tools check-deploy
+
+$(TOOLS_STAMP): requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
+check-deploy: venv tools
+	bash scripts/check-deploy.sh
 
 bench: venv
 	$(PY) bench/run.py

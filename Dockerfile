@@ -1,0 +1,13 @@
+# The Lambda image: AWS's Python base image for arm64 (Graviton). `sam build` builds it from template.yaml.
+FROM public.ecr.aws/lambda/python:3.12-arm64
+
+# Dependencies first, in their own layer, so a code change does not reinstall them. Wheels only: the
+# arm64 wheel check (scripts/check-deploy.sh) proves every one exists for this platform and Python.
+COPY requirements.txt ${LAMBDA_TASK_ROOT}/
+RUN pip install --no-cache-dir --only-binary=:all: --target "${LAMBDA_TASK_ROOT}" -r "${LAMBDA_TASK_ROOT}/requirements.txt" \
+    && rm "${LAMBDA_TASK_ROOT}/requirements.txt"
+
+# The package itself (src layout): `order_creator` importable from LAMBDA_TASK_ROOT, which is on sys.path.
+COPY src/order_creator ${LAMBDA_TASK_ROOT}/order_creator
+
+CMD ["order_creator.handler.lambda_handler"]
