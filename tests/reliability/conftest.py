@@ -1,0 +1,106 @@
+"""The reliability rig: the fault-injecting proxy and Cart API (once per session), a fresh table and DLQ per test.
+
+Tests marked `soak` run only under `make soak` (ORDER_CREATOR_SOAK=1); otherwise they are deselected,
+so `make test` never spends its minutes on them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.reliability.faults import CartApi, WireProxy
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("ORDER_CREATOR_SOAK") == "1":
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+        config.hook.pytest_deselected(items=soak)
+
+
+@pytest.fixture(scope="session")
+def wire_proxy(moto_url: str) -> Iterator[WireProxy]:
+    """The proxy in front of the session's moto server; the handler's AWS_ENDPOINT_URL in these tests."""
+    proxy = WireProxy(moto_url)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def cart_api() -> Iterator[CartApi]:
+    """The misbehaving Cart API; the handler's CART_LAMBDA_API_URL in these tests."""
+    api = CartApi()
+    api.start()
+    yield api
+    api.stop()
+
+
+@dataclass
+class Rig:
+    """Everything one reliability test works with. `dynamodb` and `sqs` reach moto directly (no faults)."""
+
+    proxy: WireProxy
+    carts: CartApi
+    dynamodb: Any
+    sqs: Any
+    table: str
+    dead_letter_queue: str
+    monkeypatch: pytest.MonkeyPatch
+
+    def configure(self, **variables: str | None) -> None:
+        """Set (or, with None, remove) environment variables of the handler."""
+        for name, value in variables.items():
+            if value is None:
+                self.monkeypatch.delenv(name, raising=False)
+            else:
+                self.monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def rig(
+    monkeypatch: pytest.MonkeyPatch, wire_proxy: WireProxy, cart_api: CartApi, dynamodb: Any, sqs: Any
+) -> Iterator[Rig]:
+    """A fresh table and dead-letter queue, the handler wired through the proxy and the fault Cart API."""
+    from order_creator.dao import table_definition
+
+    table = f"rel-{uuid.uuid4().hex[:12]}"
+    dynamodb.create_table(**table_definition(table))
+    queue = str(sqs.create_queue(QueueName=f"rel-dlq-{uuid.uuid4().hex[:12]}")["QueueUrl"])
+    rig = Rig(wire_proxy, cart_api, dynamodb, sqs, table, queue, monkeypatch)
+    rig.configure(
+        DYNAMODB_TABLE_NAME=table,
+        CART_LAMBDA_API_URL=cart_api.url,
+        CART_API_TIMEOUT_SECONDS="0.5",
+        CART_API_MAX_RETRIES="1",
+        AWS_ENDPOINT_URL=wire_proxy.url,
+        DEAD_LETTER_QUEUE_URL=queue,
+        ORDER_NUMBER_TIMEZONE="Africa/Johannesburg",
+        LOG_LEVEL="INFO",
+    )
+    wire_proxy.reset()
+    cart_api.reset()
+    _forget_clients()
+    yield rig
+    wire_proxy.reset()
+    cart_api.reset()
+    _forget_clients()
+    dynamodb.delete_table(TableName=table)  # moto copies whole tables per transaction: keep them few
+    sqs.delete_queue(QueueUrl=queue)
+
+
+def _forget_clients() -> None:
+    # The handler creates its boto3 clients once per process from AWS_ENDPOINT_URL; a test that moves
+    # the endpoint (to the proxy and back) must let it create them again.
+    from order_creator import clients
+
+    clients.dynamodb.cache_clear()
+    clients.sqs.cache_clear()

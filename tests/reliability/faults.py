@@ -1,0 +1,372 @@
+"""Misbehaving servers on loopback: a proxy in front of the moto server and a Cart API, both injecting faults.
+
+Nothing in the code under test is patched. The handler reaches the proxy through `AWS_ENDPOINT_URL` and
+the Cart API through `CART_LAMBDA_API_URL`, exactly as it reaches AWS and the real Cart API; the faults
+are answers on the wire (throttling, cancelled transactions, 5xx, timeouts, malformed bodies) and, for
+the crash tests, a SIGKILL of the process under test sent by the server that sees the chosen step happen.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+# Fault kinds, by where they happen. Each is one answer on the wire.
+THROTTLE = "dynamodb_throughput_exceeded"  # 400 ProvisionedThroughputExceededException
+THROTTLING = "dynamodb_throttling"  # 400 ThrottlingException
+CONFLICT = "dynamodb_transaction_conflict"  # 400 TransactionCanceledException [TransactionConflict, None...]
+DYNAMODB_500 = "dynamodb_500"  # 500 before the request reaches the table
+COMMIT_THEN_500 = "dynamodb_commit_then_500"  # the transaction commits, the client sees a 500
+SQS_500 = "sqs_500"  # the dead-letter send fails
+CART_500 = "cart_500"
+CART_429 = "cart_429"
+CART_TIMEOUT = "cart_timeout"  # no answer within CART_API_TIMEOUT_SECONDS
+CART_SLOW = "cart_slow"  # a late but good answer
+CART_MALFORMED = "cart_malformed_json"  # 200 with a body that is not JSON (per cart, permanent)
+CART_WRONG_TYPE = "cart_wrong_content_type"  # 200 text/html (per cart, permanent)
+
+DYNAMODB_FAULTS = (THROTTLE, THROTTLING, CONFLICT, DYNAMODB_500, COMMIT_THEN_500)
+CART_FAULTS = (CART_500, CART_429, CART_TIMEOUT, CART_SLOW)
+
+# Crash steps: where the process under test is killed.
+CARTS_FETCHED = "carts_fetched"  # every cart answered, the transaction not yet sent
+TRANSACTION_SENT = "transaction_sent"  # TransactWriteItems on the wire, not applied
+TRANSACTION_COMMITTED = "transaction_committed"  # applied, the answer never reaches the process
+BEFORE_RESPONSE = "before_response"  # the write succeeded; killed while dead-lettering, before the response
+CRASH_STEPS = (CARTS_FETCHED, TRANSACTION_SENT, TRANSACTION_COMMITTED, BEFORE_RESPONSE)
+
+
+class Faults:
+    """A seeded choice of fault per request, shared by a server's threads; counts what it injected.
+
+    `burst` makes the first requests of a kind fail in a row, enough to outlast the client's own retries.
+    """
+
+    def __init__(
+        self, rates: Mapping[str, float] | None = None, seed: int = 0, burst: Mapping[str, int] | None = None
+    ) -> None:
+        self.rates = dict(rates or {})
+        self.burst: Counter[str] = Counter(burst or {})
+        self.enabled = True
+        self.injected: Counter[str] = Counter()
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def choose(self, kinds: Iterable[str]) -> str | None:
+        """One of `kinds` with its rate, or None; never a fault while disabled."""
+        with self._lock:
+            if not self.enabled:
+                return None
+            for kind in kinds:
+                if self.burst[kind] > 0:
+                    self.burst[kind] -= 1
+                    self.injected[kind] += 1
+                    return kind
+            roll = self._rng.random()
+            bound = 0.0
+            for kind in kinds:
+                bound += self.rates.get(kind, 0.0)
+                if roll < bound:
+                    self.injected[kind] += 1
+                    return kind
+            return None
+
+    def count(self, kind: str) -> None:
+        """Record a fault injected by other means (a cart served malformed on purpose)."""
+        with self._lock:
+            self.injected[kind] += 1
+
+
+class Crash:
+    """A SIGKILL for one process, sent by whichever server first sees `step` happen."""
+
+    def __init__(self, pid: int, step: str, carts_expected: int = 0) -> None:
+        assert step in CRASH_STEPS, step
+        self.pid = pid
+        self.step = step
+        self.carts_expected = carts_expected
+        self.fired = threading.Event()
+        self._carts_answered = 0
+        self._lock = threading.Lock()
+
+    def kill(self) -> None:
+        """Kill the process once (later calls do nothing)."""
+        with self._lock:
+            if self.fired.is_set():
+                return
+            self.fired.set()
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it finished first; the test sees fired without a -9 exit
+            pass
+
+    def cart_answered(self) -> None:
+        with self._lock:
+            self._carts_answered += 1
+            last = self._carts_answered == self.carts_expected
+        if self.step == CARTS_FETCHED and last:
+            self.kill()
+
+
+# --- the DynamoDB / SQS proxy ---------------------------------------------------------------------
+
+
+class WireProxy:
+    """An HTTP proxy on loopback in front of the moto server, for boto3 (DynamoDB and SQS JSON protocols)."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.faults = Faults()
+        self.crash: Crash | None = None
+        self.operations: Counter[str] = Counter()
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> str:
+        """Serve in daemon threads; return the endpoint URL."""
+        proxy = self
+
+        class Handler(_QuietHandler):
+            def do_POST(self) -> None:
+                proxy._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="wire-proxy", daemon=True).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def reset(self) -> None:
+        """No faults, no crash armed, counts cleared."""
+        self.faults = Faults()
+        self.crash = None
+        self.operations.clear()
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        service, _, operation = (request.headers.get("X-Amz-Target") or "").partition(".")
+        self.operations[operation] += 1
+        crash = self.crash
+        if crash is not None and _kills_before(crash.step, operation):
+            crash.kill()
+            request.close_connection = True
+            return
+        kind = self.faults.choose(_applicable(service, operation))
+        if kind is not None and kind != COMMIT_THEN_500:
+            _send(request, *_fault_answer(kind, body))
+            return
+        status, answer, headers = self._forward(request, body)
+        if crash is not None and crash.step == TRANSACTION_COMMITTED and operation == "TransactWriteItems":
+            crash.kill()
+            request.close_connection = True
+            return
+        if kind == COMMIT_THEN_500:
+            _send(request, *_fault_answer(DYNAMODB_500, body))
+            return
+        _send(request, status, answer, headers)
+
+    def _forward(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes, list[tuple[str, str]]]:
+        # moto's single-threaded server closes every connection, so one connection per request.
+        connection = http.client.HTTPConnection(*self.upstream, timeout=60)
+        try:
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+            connection.request("POST", request.path, body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}]
+            return response.status, answer, kept
+        finally:
+            connection.close()
+
+
+def _kills_before(step: str, operation: str) -> bool:
+    if operation == "TransactWriteItems":
+        # Killing on arrival also stops a process that raced past the last cart answer.
+        return step in (CARTS_FETCHED, TRANSACTION_SENT)
+    return step == BEFORE_RESPONSE and operation == "SendMessageBatch"
+
+
+def _applicable(service: str, operation: str) -> tuple[str, ...]:
+    if service.startswith("DynamoDB"):
+        if operation == "TransactWriteItems":
+            return DYNAMODB_FAULTS
+        return (THROTTLE, THROTTLING, DYNAMODB_500)
+    if service == "AmazonSQS" and operation == "SendMessageBatch":
+        return (SQS_500,)
+    return ()
+
+
+def _fault_answer(kind: str, request_body: bytes) -> tuple[int, bytes, list[tuple[str, str]]]:
+    dynamodb = "com.amazonaws.dynamodb.v20120810#"
+    if kind == THROTTLE:
+        status, document = 400, {"__type": f"{dynamodb}ProvisionedThroughputExceededException"}
+    elif kind == THROTTLING:
+        status, document = 400, {"__type": "com.amazon.coral.availability#ThrottlingException"}
+    elif kind == DYNAMODB_500:
+        status, document = 500, {"__type": f"{dynamodb}InternalServerError"}
+    elif kind == SQS_500:
+        status, document = 500, {"__type": "com.amazonaws.sqs#InternalError"}
+    elif kind == CONFLICT:
+        items = json.loads(request_body).get("TransactItems", [])
+        reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+        reasons += [{"Code": "None"}] * (len(items) - 1)
+        status, document = (
+            400,
+            {
+                "__type": f"{dynamodb}TransactionCanceledException",
+                "CancellationReasons": reasons,
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                f"[{', '.join(r['Code'] for r in reasons)}]",
+            },
+        )
+    else:
+        raise AssertionError(kind)
+    document.setdefault("message", f"{kind} (injected by the test proxy)")
+    return status, json.dumps(document).encode(), [("Content-Type", "application/x-amz-json-1.0")]
+
+
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"})
+
+
+# --- the Cart API -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CartReply:
+    """What the Cart API answers for one cart. `fault` names a deliberate per-cart fault, for the counts."""
+
+    body: str
+    status: int = 200
+    content_type: str = "application/json"
+    fault: str | None = None
+
+
+class CartApi:
+    """The Cart API on loopback (`GET /v1.0/carts/{cartId}?tenantId=`), threaded like a real one.
+
+    Carts are registered per (tenant id, cart id); an unknown one answers 404. On top, a seeded share of
+    requests fails: 500, 429, no answer within the client's timeout, or a slow but good answer.
+    """
+
+    def __init__(self, timeout_hold: float = 1.0, slow_delay: float = 0.15) -> None:
+        self.faults = Faults()
+        self.crash: Crash | None = None
+        self.timeout_hold = timeout_hold
+        self.slow_delay = slow_delay
+        self.delay = 0.0  # every answer waits this long (the deadline tests)
+        self.requests = 0
+        self._carts: dict[tuple[str, str], CartReply] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> str:
+        """Serve in daemon threads; return the base URL including the version, as CART_LAMBDA_API_URL."""
+        api = self
+
+        class Handler(_QuietHandler):
+            def do_GET(self) -> None:
+                api._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="cart-api", daemon=True).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1.0"
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def reset(self) -> None:
+        """No carts, no faults, no crash armed, no delay."""
+        with self._lock:
+            self._carts.clear()
+            self.requests = 0
+        self.faults = Faults()
+        self.crash = None
+        self.delay = 0.0
+
+    def put(self, tenant_id: str, cart_id: str, reply: CartReply) -> None:
+        """Answer requests for this cart with `reply`."""
+        with self._lock:
+            self._carts[(tenant_id, cart_id)] = reply
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(request.path)
+        tenant_id = parse_qs(parts.query).get("tenantId", [""])[0]
+        cart_id = unquote(parts.path.removeprefix("/v1.0/carts/"))
+        with self._lock:
+            self.requests += 1
+            reply = self._carts.get((tenant_id, cart_id))
+        if self.delay:
+            self._stopping.wait(self.delay)
+        kind = self.faults.choose(CART_FAULTS)
+        if kind == CART_TIMEOUT:
+            # Hold the answer past the client's timeout; the client gives up and retries.
+            self._stopping.wait(self.timeout_hold)
+            _send(request, 503, b'{"message": "too late"}', [("Content-Type", "application/json")])
+            return
+        if kind in (CART_500, CART_429):
+            status = 500 if kind == CART_500 else 429
+            _send(request, status, b'{"message": "injected"}', [("Content-Type", "application/json")])
+            return
+        if kind == CART_SLOW:
+            self._stopping.wait(self.slow_delay)
+        if reply is None:
+            reply = CartReply('{"message": "cart not found"}', status=404)
+        elif reply.fault is not None:
+            self.faults.count(reply.fault)
+        _send(request, reply.status, reply.body.encode("utf-8", "surrogatepass"), [("Content-Type", reply.content_type)])
+        if self.crash is not None:
+            self.crash.cart_answered()
+
+
+# --- plumbing -------------------------------------------------------------------------------------------
+
+
+class _QuietHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as boto3 and requests expect
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """No access log: the test output stays the handler's own."""
+
+
+def _send(request: BaseHTTPRequestHandler, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
+    try:
+        request.send_response(status)
+        for name, value in headers:
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+        request.wfile.flush()
+    except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout) or was killed
+        request.close_connection = True
