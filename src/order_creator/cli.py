@@ -27,7 +27,19 @@ from typing import Any, NoReturn
 EXIT_FAILED = 1  # the command ran and failed (missing table, queue, order; results not as expected)
 EXIT_USAGE = 2  # the command line or the environment is wrong
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS")
-_ORDER_FIELDS = "id orderNumber tenantId cartId status currency subtotal tax total dateCreated sourceMessageId".split()
+_ORDER_FIELDS = [
+    "id",
+    "orderNumber",
+    "tenantId",
+    "cartId",
+    "status",
+    "currency",
+    "subtotal",
+    "tax",
+    "total",
+    "dateCreated",
+    "sourceMessageId",
+]
 _TABLE_COLUMNS = (("ORDER ID", 36), ("ORDER NUMBER", 18), ("STATUS", 15), ("TOTAL", 16), ("CREATED", 29))
 
 
@@ -43,8 +55,13 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; return the process exit code."""
+    from order_creator.errors import ConfigurationError
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"):
+        # Lambda and ECS set AWS_REGION; botocore reads only AWS_DEFAULT_REGION (or a profile).
+        os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"]
     if args.endpoint_url:
         # The handler's own clients read the endpoint from the environment: point them all at it.
         os.environ.update(dict.fromkeys(_ENDPOINT_VARIABLES, args.endpoint_url))
@@ -55,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None:
             raise
         print(f"order-creator: error: {message}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED
+        return EXIT_USAGE if isinstance(error, UsageError | ConfigurationError) else EXIT_FAILED
     return code
 
 
@@ -390,9 +407,9 @@ def _user_error(error: Exception, args: argparse.Namespace) -> str | None:
     if isinstance(error, OSError):
         return f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
     if isinstance(error, ValueError | UnicodeError) and args.command is _local:
-        return f"unreadable input: {error}"  # the messages or carts file
+        return str(error)  # the messages or carts file, which names itself
     if isinstance(error, NoRegionError):
-        return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)"
+        return "no AWS region: set AWS_REGION or AWS_DEFAULT_REGION (or a profile's region)"
     if isinstance(error, NoCredentialsError):
         return "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
     if isinstance(error, EndpointConnectionError):

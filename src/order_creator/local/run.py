@@ -87,7 +87,7 @@ def load_messages(path: str | Path) -> list[LocalMessage]:
 
     Raises OSError when unreadable and ValueError when malformed.
     """
-    document = load_json(Path(path).read_bytes())
+    document = read_json(path)
     if not isinstance(document, list) or not document:
         raise ValueError(f"{path}: expected a non-empty JSON array of messages")
     messages = []
@@ -100,6 +100,14 @@ def load_messages(path: str | Path) -> list[LocalMessage]:
         body = entry.get("body", entry)
         messages.append(LocalMessage(body if isinstance(body, str) else exact_json(body), expect))
     return messages
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file with exact numbers; OSError when unreadable, ValueError naming the file when malformed."""
+    try:
+        return load_json(Path(path).read_bytes())
+    except (ValueError, UnicodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
 
 
 def run_local(
