@@ -58,6 +58,13 @@ def queue_arn(sqs: SQSClient, queue_url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
+def visible_count(sqs: SQSClient, queue_url: str) -> int:
+    """ApproximateNumberOfMessages: the messages waiting to be received."""
+    names: Any = ["ApproximateNumberOfMessages"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return int(attributes.get("ApproximateNumberOfMessages", "0"))
+
+
 def enqueue(sqs: SQSClient, queue_url: str, bodies: Sequence[str]) -> list[str]:
     """Send the bodies in order, ten a request; return their message ids in the same order."""
     ids: list[str] = []
@@ -151,14 +158,18 @@ def redrive(
 
     Each message is sent (body byte for byte, its own attributes without the pipeline's reason) before
     it is deleted, so a crash in between loses nothing: at worst it is delivered twice, and the pipeline
-    takes the second delivery as a duplicate.
+    takes the second delivery as a duplicate. Without `limit`, moves as many as the queue held at the start.
     """
     target_arn = queue_arn(sqs, target_url)  # fail on a wrong URL before touching the DLQ
+    if target_arn == queue_arn(sqs, dlq_url):
+        raise OperationError("the target queue is the dead-letter queue itself")
+    if limit is None:
+        # What the queue holds now: messages that fail again and come back are not chased round and round.
+        limit = visible_count(sqs, dlq_url)
     fifo = target_arn.endswith(".fifo")
     moved = 0
-    while limit is None or moved < limit:
-        count = 10 if limit is None else min(10, limit - moved)
-        messages = _receive(sqs, dlq_url, count, _INSPECT_VISIBILITY_SECONDS)
+    while moved < limit:
+        messages = _receive(sqs, dlq_url, min(10, limit - moved), _INSPECT_VISIBILITY_SECONDS)
         if not messages:
             break
         for message in messages:

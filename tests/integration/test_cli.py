@@ -341,3 +341,28 @@ def test_the_real_process_prints_one_line_for_a_missing_table(moto_url):
     # Then stderr is that one line, no traceback, exit code 1
     assert result.returncode == 1
     assert result.stderr == "order-creator: error: table no-such-table does not exist (Query)\n"
+
+
+@pytest.mark.parametrize(
+    ("table", "queue", "says"),
+    [
+        ("no-such-table", "orders", "table no-such-table does not exist (DescribeTable)"),
+        (None, "no-such-queue", "no such queue"),
+    ],
+)
+def test_the_worker_refuses_a_missing_table_or_queue_before_touching_a_message(
+    table, queue, says, lambda_env, monkeypatch, sqs, run, moto_url
+):
+    # Given a worker pointed at a table or a queue that does not exist
+    queue_url, _ = new_queue(sqs, visibility_timeout=30, max_receive_count=3)
+    if table:
+        monkeypatch.setenv("DYNAMODB_TABLE_NAME", table)
+    url = queue_url if queue == "orders" else f"{moto_url}/123456789012/{queue}"
+
+    # When it starts
+    code, _, err = run("worker", "--queue-url", url, "--wait-seconds", "0")
+
+    # Then it says which one, in one line, and exits 1
+    assert code == 1
+    assert says in err
+    assert len(err.splitlines()) == 1, err
