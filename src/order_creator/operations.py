@@ -7,6 +7,7 @@ Every function takes its boto3 client; errors from AWS propagate (the CLI turns 
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -128,13 +129,18 @@ def inspect_dead_letters(sqs: SQSClient, dlq_url: str, *, limit: int | None = No
             for message in fresh:
                 seen[message["MessageId"]] = _dead_letter(message)
     finally:
-        for start in range(0, len(handles), 10):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for i, handle in enumerate(handles[start : start + 10])
-            ]
-            sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=entries)  # type: ignore[arg-type]
+        _release(sqs, dlq_url, handles)
     return list(seen.values())
+
+
+def _release(sqs: SQSClient, queue_url: str, handles: list[str]) -> None:
+    """Make received messages visible again now (a handle already deleted is simply refused)."""
+    for start in range(0, len(handles), 10):
+        entries: Any = [
+            {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+            for i, handle in enumerate(handles[start : start + 10])
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
 
 
 def source_queue_of(sqs: SQSClient, dlq_url: str) -> str:
@@ -160,13 +166,14 @@ def redrive(
     it is deleted, so a crash in between loses nothing: at worst it is delivered twice, and the pipeline
     takes the second delivery as a duplicate. Without `limit`, moves as many as the queue held at the start.
     """
-    target_arn = queue_arn(sqs, target_url)  # fail on a wrong URL before touching the DLQ
-    if target_arn == queue_arn(sqs, dlq_url):
+    # Only SendMessage on the target (the operator policy grants no more): a wrong URL fails the first send,
+    # before anything is deleted.
+    if target_url.rstrip("/") == dlq_url.rstrip("/"):
         raise OperationError("the target queue is the dead-letter queue itself")
     if limit is None:
         # What the queue holds now: messages that fail again and come back are not chased round and round.
         limit = visible_count(sqs, dlq_url)
-    fifo = target_arn.endswith(".fifo")
+    fifo = target_url.rstrip("/").endswith(".fifo")
     moved = 0
     while moved < limit:
         messages = _receive(sqs, dlq_url, min(10, limit - moved), _INSPECT_VISIBILITY_SECONDS)
@@ -182,7 +189,14 @@ def redrive(
             if fifo:
                 kwargs["MessageGroupId"] = message.get("Attributes", {}).get("MessageGroupId", "redrive")
                 kwargs["MessageDeduplicationId"] = message["MessageId"]
-            sqs.send_message(**kwargs)
+            try:
+                sqs.send_message(**kwargs)
+            except Exception:
+                # Not sent: put it back in view at once rather than hidden for the visibility timeout
+                # (best effort: the send's error is the one to report).
+                with suppress(Exception):
+                    _release(sqs, dlq_url, [m["ReceiptHandle"] for m in messages])
+                raise
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
             if progress is not None:

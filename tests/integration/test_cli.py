@@ -366,3 +366,17 @@ def test_the_worker_refuses_a_missing_table_or_queue_before_touching_a_message(
     assert code == 1
     assert says in err
     assert len(err.splitlines()) == 1, err
+
+
+def test_redrive_to_a_queue_that_does_not_exist_deletes_nothing(sqs, run, moto_url):
+    # Given a dead letter
+    _, dlq_url = new_queue(sqs, visibility_timeout=1, max_receive_count=1)
+    enqueue(sqs, dlq_url, ["keep me"])
+
+    # When it is redriven to a wrong URL
+    code, _, err = run("dlq", "redrive", "--queue-url", dlq_url, "--to-queue-url", f"{moto_url}/123456789012/nope")
+
+    # Then the send fails in one line, and the message is still in the dead-letter queue
+    assert code == 1
+    assert "no such queue (SendMessage)" in err
+    assert [letter.body for letter in inspect_dead_letters(sqs, dlq_url)] == ["keep me"]
