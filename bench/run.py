@@ -20,6 +20,8 @@ measurement, not a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import statistics
@@ -53,10 +55,13 @@ from report import (  # noqa: E402 - after the path
 )
 
 PY = sys.executable
+say = functools.partial(print, file=sys.stderr, flush=True)  # progress; stdout takes the handler's EMF blobs
 DAY = "20251230"  # the business day of every message (dateCreated 2025-12-30T10:15:00+02:00)
 TABLE = "orders-bench"
 
-# The benchmark process and its workers: dummy credentials, quiet logs, no EMF blob on stdout.
+# The benchmark process and its workers: dummy credentials and quiet logs. Metrics stay on (the EMF blob goes to a
+# file): Powertools 3.37 with POWERTOOLS_METRICS_DISABLED=true never clears its metric set, which then grows
+# across invocations and is printed anyway each time one metric reaches 100 values.
 QUIET = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
@@ -65,7 +70,6 @@ QUIET = {
     "AWS_REGION": "us-east-1",
     "DYNAMODB_TABLE_NAME": TABLE,
     "LOG_LEVEL": "WARNING",
-    "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "OrderCreatorBench",
     "POWERTOOLS_SERVICE_NAME": "order-creator",
 }
@@ -83,13 +87,13 @@ class Plan:
 
 FULL = Plan(
     sizes=(1, 10, 100),
-    reps={1: 25, 10: 15, 100: 5},
-    cold_reps=7,
+    reps={1: 25, 10: 15, 100: 7},
+    cold_reps=9,
     memory_batch=100,
     contention_orders=400,
     logging_batches=12,
 )
-QUICK = Plan(sizes=(1, 10), reps={1: 1, 10: 1}, cold_reps=1, memory_batch=10, contention_orders=40, logging_batches=0)
+QUICK = Plan(sizes=(1, 10), reps={1: 1, 10: 1}, cold_reps=1, memory_batch=10, contention_orders=40, logging_batches=3)
 
 
 # servers ------------------------------------------------------------------------------------------
@@ -242,10 +246,9 @@ def run_latency(plan: Plan, handler: Any, seed: Any, meters: dict[str, Any], dir
                 )
         cases += pair.values()
         p, s = pair["project"], pair["seed"]
-        print(
+        say(
             f"  batch {size:>3}, {tenant_count:>2} tenant(s): project {p.median * 1000:7.1f} ms, "
             f"seed {s.median * 1000:7.1f} ms, ratio {s.median / p.median:5.1f}x",
-            flush=True,
         )
     return cases
 
@@ -388,19 +391,18 @@ def run_memory(plan: Plan, env: dict[str, str]) -> Memory:
 
 
 def run_logging(plan: Plan, env: dict[str, str]) -> LoggingCost | None:
-    """Batches of ten with Powertools' logs and metrics on (stdout to a file), against both off."""
+    """Batches of ten with a log line per record (LOG_LEVEL=INFO), against WARNING; stdout to a file."""
     if not plan.logging_batches:
         return None
-    loud_env = {**env, "LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false"}
-    medians = []
-    written = 0
+    loud_env = {**env, "LOG_LEVEL": "INFO"}
+    medians, written = [], []
     for run_env in (env, loud_env):
         events = [batch_event(new_tenants(1, "log"), 10) for _ in range(plan.logging_batches)]
         with tempfile.TemporaryFile() as sink:
             result, _, _ = run_worker("handler", events, run_env, stdout=sink)
-            written = sink.tell()
-        medians.append(statistics.median(result["batch_seconds"][1:]) * 1000)  # the first batch is the cold one
-    return LoggingCost(medians[0], medians[1], written / plan.logging_batches, plan.logging_batches)
+            written.append(sink.tell() / plan.logging_batches)
+        medians.append(statistics.median(result["batch_seconds"][1:]))  # the first batch is the cold one
+    return LoggingCost(medians[0], medians[1], written[0], written[1], plan.logging_batches)
 
 
 # 5: contention ----------------------------------------------------------------------------------------
@@ -443,6 +445,70 @@ def run_contention(plan: Plan, env: dict[str, str], direct: Any, proxy: str) -> 
 # main -----------------------------------------------------------------------------------------------
 
 
+def measure(plan: Plan, args: argparse.Namespace, servers: Servers, command: str, info: dict[str, str]) -> Results:
+    """Start the network, then run the five measurements in order."""
+    moto = servers.start("moto")["moto"]
+    delays = ["--dynamodb-delay", str(args.dynamodb_delay), "--cart-delay", str(args.cart_delay)]
+    network = servers.start("network", "--moto-url", moto, *delays)
+    bare = servers.start("network", "--moto-url", moto, "--dynamodb-delay", "0", "--cart-delay", "0")
+    os.environ.update(QUIET)
+    env = {**os.environ, "AWS_ENDPOINT_URL": network["dynamodb"], "CART_LAMBDA_API_URL": network["cart"]}
+    bare_env = {**env, "AWS_ENDPOINT_URL": bare["dynamodb"], "CART_LAMBDA_API_URL": bare["cart"]}
+    os.environ.update(env)
+
+    import boto3
+
+    from baseline import SeedBaseline
+    from meter import Meter, item_size
+    from order_creator import clients
+    from order_creator.dao import table_definition
+    from order_creator.handler import lambda_handler
+
+    direct = boto3.session.Session().client("dynamodb", endpoint_url=moto)
+    direct.create_table(**table_definition(TABLE))
+    seed_client = boto3.session.Session().client("dynamodb", config=clients._config())
+    seed = SeedBaseline(TABLE, network["cart"], seed_client)
+    meters = {"project": Meter(), "seed": Meter()}
+    meters["project"].watch(clients.dynamodb())
+    meters["seed"].watch(seed_client)
+    from worker import Context
+
+    for warm in (lambda_handler, lambda e, _c: seed.handle(e)):  # connections and lazy imports, once
+        warm(batch_event(new_tenants(1, "warm"), 10), Context())
+
+    say(f"1/5 batch latency ({', '.join(map(str, plan.sizes))} messages)")
+    cases = run_latency(plan, lambda_handler, seed, meters, direct, network["dynamodb"])
+    say("2/5 redelivered batch")
+    redeliveries = run_redelivery(lambda_handler, seed, meters, direct)
+    say("3/5 cold start")
+    reset_table(direct)
+    cold = run_cold_start(plan, env, bare_env)
+    say("4/5 memory, and the cost of logging")
+    memory = run_memory(plan, env)
+    logging_cost = run_logging(plan, env)
+    say(f"5/5 contention ({plan.contention_orders} orders, 4 processes)")
+    contention = run_contention(plan, env, direct, network["dynamodb"])
+    # One order item as stored (the contention run's table holds only orders of three cart lines).
+    order = direct.scan(
+        TableName=TABLE,
+        FilterExpression="entityType = :o",
+        ExpressionAttributeValues={":o": {"S": "ORDER"}},
+    )["Items"]
+    return Results(
+        command,
+        plan.sizes,
+        (args.dynamodb_delay, args.cart_delay),
+        info,
+        cases,
+        redeliveries,
+        cold,
+        memory,
+        logging_cost,
+        contention,
+        item_size(order[0]) if order else 0,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmarks: this project against the seed's algorithm.")
     parser.add_argument("--quick", action="store_true", help="a few repetitions of small batches (a smoke run)")
@@ -457,62 +523,20 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     command = "make bench" if not args.quick else "bench/run.py --quick"
     info = machine()
-    delays_s = (args.dynamodb_delay, args.cart_delay)
     started = time.perf_counter()
 
     servers = Servers()
+    # The handler's metrics (an EMF blob per invocation) go to stdout, as in Lambda: here, to a file.
     try:
-        moto = servers.start("moto")["moto"]
-        delays = ["--dynamodb-delay", str(args.dynamodb_delay), "--cart-delay", str(args.cart_delay)]
-        network = servers.start("network", "--moto-url", moto, *delays)
-        bare = servers.start("network", "--moto-url", moto, "--dynamodb-delay", "0", "--cart-delay", "0")
-        os.environ.update(QUIET)
-        env = {**os.environ, "AWS_ENDPOINT_URL": network["dynamodb"], "CART_LAMBDA_API_URL": network["cart"]}
-        bare_env = {**env, "AWS_ENDPOINT_URL": bare["dynamodb"], "CART_LAMBDA_API_URL": bare["cart"]}
-        os.environ.update(env)
-
-        import boto3
-
-        from baseline import SeedBaseline
-        from meter import Meter
-        from order_creator import clients
-        from order_creator.dao import table_definition
-        from order_creator.handler import lambda_handler
-
-        direct = boto3.session.Session().client("dynamodb", endpoint_url=moto)
-        direct.create_table(**table_definition(TABLE))
-        seed_client = boto3.session.Session().client("dynamodb", config=clients._config())
-        seed = SeedBaseline(TABLE, network["cart"], seed_client)
-        meters = {"project": Meter(), "seed": Meter()}
-        meters["project"].watch(clients.dynamodb())
-        meters["seed"].watch(seed_client)
-        from worker import Context
-
-        for warm in (lambda_handler, lambda e, _c: seed.handle(e)):  # connections and lazy imports, once
-            warm(batch_event(new_tenants(1, "warm"), 10), Context())
-
-        print(f"1/5 batch latency ({', '.join(map(str, plan.sizes))} messages)", flush=True)
-        cases = run_latency(plan, lambda_handler, seed, meters, direct, network["dynamodb"])
-        print("2/5 redelivered batch", flush=True)
-        redeliveries = run_redelivery(lambda_handler, seed, meters, direct)
-        print("3/5 cold start", flush=True)
-        reset_table(direct)
-        cold = run_cold_start(plan, env, bare_env)
-        print("4/5 memory, and the cost of logging", flush=True)
-        memory = run_memory(plan, env)
-        logging_cost = run_logging(plan, env)
-        print(f"5/5 contention ({plan.contention_orders} orders, 4 processes)", flush=True)
-        contention = run_contention(plan, env, direct, network["dynamodb"])
-        results = Results(
-            command, plan.sizes, delays_s, info, cases, redeliveries, cold, memory, logging_cost, contention
-        )
+        with tempfile.TemporaryFile("w") as emf, contextlib.redirect_stdout(emf):
+            results = measure(plan, args, servers, command, info)
     finally:
         servers.stop()
 
     results.elapsed = time.perf_counter() - started
     (out / "benchmarks.md").write_text(render(results) + "\n")
     chart(results.cases, out / "benchmarks.png")
-    print(f"wrote {out / 'benchmarks.md'} and {out / 'benchmarks.png'} in {results.elapsed:.0f} s")
+    say(f"wrote {out / 'benchmarks.md'} and {out / 'benchmarks.png'} in {results.elapsed:.0f} s")
 
 
 if __name__ == "__main__":
