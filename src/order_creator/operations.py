@@ -7,8 +7,8 @@ Every function takes its boto3 client; errors from AWS propagate (the CLI turns 
 from __future__ import annotations
 
 import json
-from contextlib import suppress
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
