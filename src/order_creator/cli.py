@@ -109,11 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing = orders.add_parser("list", parents=[common], help="a tenant's orders, a page at a time")
     listing.add_argument("--tenant", required=True)
     listing.add_argument("--status", choices=("PAID", "PENDING_PAYMENT"))
-    listing.add_argument("--from", dest="created_from", type=_moment, help="UTC date or ISO time with offset")
-    listing.add_argument("--to", dest="created_to", type=_moment, help="UTC date or ISO time with offset (inclusive)")
-    listing.add_argument("--limit", type=_bounded_int(1, 10**9), help="print at most N orders")
+    listing.add_argument(
+        "--from", dest="created_from", metavar="DATE", type=_moment, help="UTC day (YYYY-MM-DD) or ISO time with offset"
+    )
+    listing.add_argument("--to", dest="created_to", metavar="DATE", type=_moment, help="as --from; inclusive")
+    listing.add_argument("--limit", metavar="N", type=_bounded_int(1, 10**9), help="print at most N orders")
     listing.add_argument("--after", metavar="CURSOR", help="continue after the cursor a previous --limit printed")
-    listing.add_argument("--page-size", type=_bounded_int(1, 1000), default=100, help="orders per DynamoDB query")
+    listing.add_argument(
+        "--page-size", metavar="N", type=_bounded_int(1, 1000), default=100, help="orders per DynamoDB query"
+    )
     _table_and_json(listing)
     listing.set_defaults(command=_orders_list)
 
@@ -251,7 +255,8 @@ def _dlq_inspect(args: argparse.Namespace) -> int:
     rows = []
     for letter in letters:
         ids = message_summary(letter.body)  # ids only: the body holds the customer's e-mail and address
-        rows.append((letter.source_message_id, ids.get("orderId", ""), ids.get("tenantId", ""), letter.reason))
+        reason = letter.reason if len(letter.reason) <= 100 else letter.reason[:97] + "..."  # --json has it whole
+        rows.append((letter.source_message_id, ids.get("orderId", ""), ids.get("tenantId", ""), reason))
     print(render_table(("SOURCE MESSAGE", "ORDER ID", "TENANT", "REASON"), rows))
     _err(f"{len(letters)} message(s) in the dead-letter queue; none deleted")
     return 0

@@ -166,8 +166,12 @@ def _run(
         sqs, f"orders-local-{run_id}", visibility_timeout=visibility, max_receive_count=MAX_RECEIVE_COUNT
     )
     os.environ["DEAD_LETTER_QUEUE_URL"] = dlq_url
-    _say(err, f"created table {settings.table_name} and queue {queue_url}")
-    _say(err, f"  (visibility timeout {visibility} s, dead-letter queue after {MAX_RECEIVE_COUNT} receives)")
+    _say(err, f"created table {settings.table_name}, queue {queue_url}")
+    _say(err, f"  and its dead-letter queue {dlq_url}")
+    _say(
+        err,
+        f"  (visibility timeout {visibility} s; the redrive policy moves a message after {MAX_RECEIVE_COUNT} receives)",
+    )
     message_ids = enqueue(sqs, queue_url, [m.body for m in messages])
     _say(err, f"enqueued {len(message_ids)} messages from {messages_path}")
 
