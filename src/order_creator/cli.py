@@ -55,8 +55,6 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; return the process exit code."""
-    from order_creator.errors import ConfigurationError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"):
@@ -72,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None:
             raise
         print(f"order-creator: error: {message}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, UsageError | ConfigurationError) else EXIT_FAILED
+        return EXIT_USAGE if _is_setup_error(error) else EXIT_FAILED
     return code
 
 
@@ -395,6 +393,15 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 def _err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _is_setup_error(error: Exception) -> bool:
+    """The command line or the environment is wrong (exit code 2), rather than the command failing."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    from order_creator.errors import ConfigurationError
+
+    return isinstance(error, UsageError | ConfigurationError | NoRegionError | NoCredentialsError)
 
 
 def _user_error(error: Exception, args: argparse.Namespace) -> str | None:
