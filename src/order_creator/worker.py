@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -115,7 +115,8 @@ class SqsWorker:
         self._handler = handler
         self._batch_size = batch_size
         self._wait = wait_seconds
-        self._stop = threading.Event()
+        # A plain flag, not a threading.Event: setting it from a signal handler can never block on a lock.
+        self._stopping = False
 
     @property
     def visibility_timeout(self) -> int:
@@ -123,21 +124,32 @@ class SqsWorker:
         return self._visibility
 
     def stop(self) -> None:
-        """Finish the batch in hand (if any), then leave `run()`. Safe from a signal handler."""
-        self._stop.set()
+        """Finish the batch in hand (if any), then leave `run()`. Safe from a signal handler or another thread."""
+        self._stopping = True
 
     @property
     def stopping(self) -> bool:
         """Whether `stop()` was called."""
-        return self._stop.is_set()
+        return self._stopping
 
     def run(
         self, *, until_drained: bool = False, on_batch: Callable[[BatchResult], None] | None = None
     ) -> WorkerTotals:
         """Poll and process until `stop()`, or, with `until_drained`, until the queue holds no message at all."""
         totals = WorkerTotals()
+        failures = 0
         while not self.stopping:
-            result = self.poll_once()
+            try:
+                result = self.poll_once()
+            except (BotoCoreError, ClientError) as error:
+                # SQS unreachable or refusing for a while: what is received and not deleted comes back by
+                # itself, so wait (bounded, stoppable) and poll again, as the event source mapping would.
+                failures += 1
+                delay = min(20.0, 0.5 * 2**failures)
+                logger.warning("SQS call failed (%s); polling again in %.1f s", _describe(error), delay)
+                self._pause(delay)
+                continue
+            failures = 0
             if result is None:
                 if until_drained and self.drained():
                     break
@@ -149,6 +161,11 @@ class SqsWorker:
             if on_batch is not None:
                 on_batch(result)
         return totals
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def poll_once(self) -> BatchResult | None:
         """Receive one batch (long polling) and process it; None when no message came."""
@@ -233,6 +250,12 @@ class SqsWorker:
             # Not lost: the message comes back and the handler finds its order (a duplicate).
             logger.warning("could not delete message %s: it will be redelivered", messages[index]["MessageId"])
         return [m["MessageId"] for i, m in enumerate(messages) if i not in failed]
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "ClientError"))
+    return type(error).__name__
 
 
 def _lambda_attribute(value: Any) -> dict[str, Any]:

@@ -198,3 +198,21 @@ def test_sigterm_during_a_batch_finishes_it_and_loses_or_duplicates_nothing(
     assert len(orders) == total
     assert_gapless(dynamodb, table_name, tenant)
     assert inspect_dead_letters(sqs, dlq_url) == []
+
+
+def test_sqs_failures_do_not_end_the_worker_only_stop_does(sqs, caplog):
+    # Given a worker whose queue disappears after it started
+    queue_url, _ = new_queue(sqs, visibility_timeout=30, max_receive_count=3)
+    worker = SqsWorker(sqs, queue_url, wait_seconds=0)
+    sqs.delete_queue(QueueUrl=queue_url)
+
+    # When it runs for a moment and is then stopped
+    timer = threading.Timer(1.5, worker.stop)
+    timer.start()
+    started = time.monotonic()
+    totals = worker.run()
+
+    # Then it kept polling with a back-off, said why, and ended when asked, soon after
+    assert totals.batches == 0
+    assert time.monotonic() - started < 5
+    assert any("SQS call failed" in r.getMessage() for r in caplog.records)
