@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.update(dict.fromkeys(_ENDPOINT_VARIABLES, args.endpoint_url))
     try:
         code: int = args.command(args)
+    except BrokenPipeError:
+        # The reader went away (`orders list | head`): stop quietly, and keep Python's exit flush quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except Exception as error:
         message = _user_error(error, args)
         if message is None:
