@@ -38,7 +38,7 @@ def run_in_child(
     with tempfile.TemporaryDirectory() as folder:
         event, response = Path(folder, "event.json"), Path(folder, "response.json")
         event.write_text(json.dumps({"Records": records}))
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        process = subprocess.Popen(
             [sys.executable, "-m", "tests.reliability.child", str(event), str(response)],
             cwd=ROOT,
             env=os.environ.copy(),

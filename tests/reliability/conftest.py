@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -56,6 +56,17 @@ class Rig:
     dead_letter_queue: str
     monkeypatch: pytest.MonkeyPatch
 
+    tables: list[str] = field(default_factory=list)
+
+    def new_table(self) -> str:
+        """Another table with the contract's schema, deleted after the test."""
+        from order_creator.dao import table_definition
+
+        name = f"rel-{uuid.uuid4().hex[:12]}"
+        self.dynamodb.create_table(**table_definition(name))
+        self.tables.append(name)
+        return name
+
     def configure(self, **variables: str | None) -> None:
         """Set (or, with None, remove) environment variables of the handler."""
         for name, value in variables.items():
@@ -70,14 +81,11 @@ def rig(
     monkeypatch: pytest.MonkeyPatch, wire_proxy: WireProxy, cart_api: CartApi, dynamodb: Any, sqs: Any
 ) -> Iterator[Rig]:
     """A fresh table and dead-letter queue, the handler wired through the proxy and the fault Cart API."""
-    from order_creator.dao import table_definition
-
-    table = f"rel-{uuid.uuid4().hex[:12]}"
-    dynamodb.create_table(**table_definition(table))
     queue = str(sqs.create_queue(QueueName=f"rel-dlq-{uuid.uuid4().hex[:12]}")["QueueUrl"])
-    rig = Rig(wire_proxy, cart_api, dynamodb, sqs, table, queue, monkeypatch)
+    rig = Rig(wire_proxy, cart_api, dynamodb, sqs, "", queue, monkeypatch)
+    rig.table = rig.new_table()
     rig.configure(
-        DYNAMODB_TABLE_NAME=table,
+        DYNAMODB_TABLE_NAME=rig.table,
         CART_LAMBDA_API_URL=cart_api.url,
         CART_API_TIMEOUT_SECONDS="0.5",
         CART_API_MAX_RETRIES="1",
@@ -93,7 +101,8 @@ def rig(
     wire_proxy.reset()
     cart_api.reset()
     _forget_clients()
-    dynamodb.delete_table(TableName=table)  # moto copies whole tables per transaction: keep them few
+    for table in rig.tables:  # moto copies a whole table for every item of a transaction: keep them few
+        dynamodb.delete_table(TableName=table)
     sqs.delete_queue(QueueUrl=queue)
 
 

@@ -56,6 +56,7 @@ class Delivery:
     cart_id: str | None
     error_type: str | None
     kind: str = "valid"
+    home: str = ""  # the tenant the message was written for, even when its body cannot say so
 
     @property
     def message_id(self) -> str:
@@ -74,6 +75,7 @@ class Workload:
     tenants: list[str]
     zone: ZoneInfo
     totals: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)  # tenant → the table its orders go to
     personal_data: list[str] = field(default_factory=list)
     bad_tenant_ids: list[str] = field(default_factory=list)
 
@@ -91,13 +93,18 @@ def build_workload(
     duplicate_share: float = 0.10,
     invalid_share: float = 0.05,
     zone: str = "Africa/Johannesburg",
+    new_table: Callable[[], str],
+    tenants_per_table: int = 2,
 ) -> Workload:
     """`messages` deliveries: a `duplicate_share` of them repeats (redeliveries with the same messageId
     and in-batch repeats with a new one), an `invalid_share` invalid in every way `INVALID_KINDS` lists.
-    Registers every cart with `carts`.
+    Registers every cart with `carts`; every `tenants_per_table` tenants share a new table.
     """
     rng = random.Random(seed)
     workload = Workload([], [new_tenant("rel") for _ in range(tenants)], ZoneInfo(zone))
+    for start in range(0, tenants, tenants_per_table):
+        table = new_table()
+        workload.tables.update(dict.fromkeys(workload.tenants[start : start + tenants_per_table], table))
     duplicates = round(messages * duplicate_share)
     unique = messages - duplicates
     invalid_at = set(rng.sample(range(unique), round(messages * invalid_share)))
@@ -174,6 +181,7 @@ def _delivery(
         cart_id if parsed else None,
         error_type,
         kind,
+        tenant,
     )
 
 
@@ -258,18 +266,19 @@ def drain(
     batch_size: int = 10,
     crash_runner: BatchRunner | None = None,
     crash_every: int = 0,
+    batch_offset: int = 0,
 ) -> DrainReport:
     """Deliver `records` in batches to the real handler and redeliver what it reports as failed, shuffled
     into later batches, as SQS would, until nothing is left or `max_rounds` have passed. The faults are
     switched off for the last `quiet_rounds` so a correct handler always converges.
 
-    With `crash_runner`, every `crash_every`-th batch runs in a child process that is killed mid-batch;
+    With `crash_runner`, every `crash_every`-th batch (counting from `batch_offset`) runs in a child process that is killed mid-batch;
     a killed batch is redelivered whole.
     """
     rng = random.Random(seed)
     report = DrainReport()
     pending = list(records)
-    batch_number = 0
+    batch_number = batch_offset
     while pending and report.rounds < max_rounds:
         for switch in faults:
             switch.enabled = report.rounds < max_rounds - quiet_rounds
@@ -300,6 +309,27 @@ def drain(
         switch.enabled = True
     report.left = pending
     return report
+
+
+def drain_by_table(
+    workload: Workload, configure: Callable[..., None], faults: Sequence[Faults], *, seed: int, **options: Any
+) -> DrainReport:
+    """`drain` each table's share of the deliveries, the handler configured for that table.
+
+    Why several tables: moto copies a whole table for every item of a transaction, so one table of
+    20,000 orders would make the emulator, not the code under test, the bottleneck.
+    """
+    total = DrainReport()
+    for table in dict.fromkeys(workload.tables.values()):
+        configure(DYNAMODB_TABLE_NAME=table)
+        records = [d.record for d in workload.deliveries if workload.tables[d.home] == table]
+        report = drain(records, faults, seed=seed, batch_offset=total.invocations, **options)
+        total.rounds = max(total.rounds, report.rounds)
+        total.invocations += report.invocations
+        total.redeliveries += report.redeliveries
+        total.crashes += report.crashes
+        total.left += report.left
+    return total
 
 
 def _batches(records: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
@@ -378,7 +408,7 @@ def read_dead_letters(sqs: Any, queue_url: str) -> list[DeadLetterCopy]:
     return letters
 
 
-def verify(dynamodb: Any, sqs: Any, table: str, dead_letter_queue: str, workload: Workload) -> Verdict:
+def verify(dynamodb: Any, sqs: Any, dead_letter_queue: str, workload: Workload) -> Verdict:
     """Check contract §4–§5 after a drained scenario.
 
     Every valid order id is stored exactly once, from one of its messages, with its cart's total; for
@@ -388,13 +418,20 @@ def verify(dynamodb: Any, sqs: Any, table: str, dead_letter_queue: str, workload
     """
     verdict = Verdict(messages=len(workload.deliveries))
     stored: dict[tuple[str, str], dict[str, Any]] = {}
+    tables = set(workload.tables.values())
     for tenant in workload.tenants:
-        for order in orders_of(dynamodb, table, tenant):
+        table = workload.tables[tenant]
+        orders = orders_of(dynamodb, table, tenant)
+        for order in orders:
             stored[(tenant, order["id"])] = order
-        _check_numbers(verdict, workload, tenant, orders_of(dynamodb, table, tenant), counters_of(dynamodb, table, tenant))
+        _check_numbers(verdict, workload, tenant, orders, counters_of(dynamodb, table, tenant))
+        for other in tables - {table}:
+            if orders_of(dynamodb, other, tenant) or counters_of(dynamodb, other, tenant):
+                verdict.problem(f"tenant {tenant} has items in {other}, not its table {table}")
     for bad in workload.bad_tenant_ids:
-        if orders_of(dynamodb, table, bad) or counters_of(dynamodb, table, bad):
-            verdict.problem(f"items were written under the unvalidated tenant id {bad!r}")
+        for table in tables:
+            if orders_of(dynamodb, table, bad) or counters_of(dynamodb, table, bad):
+                verdict.problem(f"items were written under the unvalidated tenant id {bad!r}")
     verdict.stored_orders = len(stored)
 
     letters = read_dead_letters(sqs, dead_letter_queue)
@@ -454,8 +491,9 @@ def _check_order(verdict: Verdict, workload: Workload, order: dict[str, Any], gr
     winners = [d for d in group if d.cart_id == order["cartId"]]
     if order["sourceMessageId"] not in {d.message_id for d in winners}:
         verdict.problem(f"{where} names source message {order['sourceMessageId']}, not one of its own")
-    if order["total"] != workload.totals[(tenant, order["cartId"])]:
-        verdict.problem(f"{where}: total {order['total']} is not its cart's {workload.totals[(tenant, order['cartId'])]}")
+    cart_total = workload.totals[(tenant, order["cartId"])]
+    if order["total"] != cart_total:
+        verdict.problem(f"{where}: total {order['total']} is not its cart's {cart_total}")
     keys = (order["PK"], order["SK"], order["GSI1_PK"], order["GSI2_PK"], order["GSI2_SK"])
     if keys != (f"TENANT#{tenant}", f"ORDER#{order_id}", f"TENANT#{tenant}", f"ORDER#{order_id}", "METADATA"):
         verdict.problem(f"{where}: keys {keys} are not built from its validated ids")
@@ -479,7 +517,7 @@ def _check_numbers(
         day, sequence = match.group(1), int(match.group(2))
         business_day = datetime.fromisoformat(order["dateCreated"]).astimezone(workload.zone).strftime("%Y%m%d")
         if day != business_day:
-            verdict.problem(f"order {order['id']}: number {order['orderNumber']} is not of its business day {business_day}")
+            verdict.problem(f"order {order['id']}: {order['orderNumber']} is not of its business day {business_day}")
         by_day[day][sequence] += 1
     for day in sorted(set(by_day) | set(counters)):
         numbers = by_day.get(day, Counter())

@@ -11,7 +11,7 @@ import pytest
 from tests.integration.support import assert_gapless
 from tests.reliability import faults as f
 from tests.reliability.child import carts_fetched_by, run_in_child
-from tests.reliability.scenario import build_workload, drain, verify
+from tests.reliability.scenario import build_workload, drain_by_table, verify
 
 # Enough faults in a row at the start to outlast the client's own retries: the SDK's 3 attempts, the
 # batch's 8 write rounds, the Cart API client's 2 attempts for each of a batch's 10 carts.
@@ -31,11 +31,11 @@ TRANSIENT_KINDS = [
 
 
 def _verified(rig, workload):
-    verdict = verify(rig.dynamodb, rig.sqs, rig.table, rig.dead_letter_queue, workload)
+    verdict = verify(rig.dynamodb, rig.sqs, rig.dead_letter_queue, workload)
     assert verdict.problems == []
     assert (verdict.lost, verdict.duplicated, verdict.gaps) == (0, 0, 0)
     for tenant in workload.tenants:
-        assert_gapless(rig.dynamodb, rig.table, tenant)
+        assert_gapless(rig.dynamodb, workload.tables[tenant], tenant)
     return verdict
 
 
@@ -43,12 +43,14 @@ def _verified(rig, workload):
 def test_each_fault_kind_alone_loses_duplicates_and_renumbers_nothing(rig, kind):
     # Given 40 messages (10% repeats, 10% invalid so the dead-letter path is used) and one fault kind:
     # a burst that outlasts the client's retries, then on 20% of the requests it applies to
-    workload = build_workload(rig.carts, 40, seed=TRANSIENT_KINDS.index(kind), tenants=2, invalid_share=0.10)
+    workload = build_workload(
+        rig.carts, 40, seed=TRANSIENT_KINDS.index(kind), tenants=2, invalid_share=0.10, new_table=rig.new_table
+    )
     server = rig.carts if kind in f.CART_FAULTS else rig.proxy
     server.faults = f.Faults({kind: 0.2}, seed=7, burst={kind: BURSTS.get(kind, 3)})
 
     # When the queue is drained, redelivering whatever the handler reports
-    report = drain([d.record for d in workload.deliveries], [server.faults], seed=1)
+    report = drain_by_table(workload, rig.configure, [server.faults], seed=1)
 
     # Then the fault happened, and nothing was lost, duplicated or renumbered
     assert report.left == []
@@ -62,21 +64,21 @@ def test_each_fault_kind_alone_loses_duplicates_and_renumbers_nothing(rig, kind)
 @pytest.mark.slow
 def test_thousand_messages_under_mixed_faults_and_crashes(rig, capfd):
     # Given 1,000 messages (10% repeats, 5% invalid in every way) and every fault kind at once
-    workload = build_workload(rig.carts, 1000, seed=20251230, tenants=8)
-    rig.proxy.faults = f.Faults(
-        {f.THROTTLE: 0.03, f.THROTTLING: 0.03, f.CONFLICT: 0.04, f.DYNAMODB_500: 0.03, f.COMMIT_THEN_500: 0.03, f.SQS_500: 0.1},
-        seed=11,
-    )
+    workload = build_workload(rig.carts, 1000, seed=20251230, tenants=16, new_table=rig.new_table, tenants_per_table=1)
+    dynamodb_rates = {f.THROTTLE: 0.03, f.THROTTLING: 0.03, f.CONFLICT: 0.04, f.DYNAMODB_500: 0.03}
+    rig.proxy.faults = f.Faults({**dynamodb_rates, f.COMMIT_THEN_500: 0.03, f.SQS_500: 0.1}, seed=11)
     rig.carts.faults = f.Faults({f.CART_500: 0.02, f.CART_429: 0.02, f.CART_TIMEOUT: 0.01, f.CART_SLOW: 0.02}, seed=12)
 
     # When the queue is drained, with a few batches run in a process that is killed at each step
     steps = iter(f.CRASH_STEPS * 10)
 
     def crash(batch, _number):
-        return run_in_child(batch, proxy=rig.proxy, carts=rig.carts, step=next(steps), carts_expected=carts_fetched_by(batch))
+        expected = carts_fetched_by(batch)
+        return run_in_child(batch, proxy=rig.proxy, carts=rig.carts, step=next(steps), carts_expected=expected)
 
-    report = drain(
-        [d.record for d in workload.deliveries],
+    report = drain_by_table(
+        workload,
+        rig.configure,
         [rig.proxy.faults, rig.carts.faults],
         seed=3,
         crash_runner=crash,
