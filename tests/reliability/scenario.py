@@ -272,8 +272,8 @@ def drain(
     into later batches, as SQS would, until nothing is left or `max_rounds` have passed. The faults are
     switched off for the last `quiet_rounds` so a correct handler always converges.
 
-    With `crash_runner`, every `crash_every`-th batch (counting from `batch_offset`) runs in a child process that is killed mid-batch;
-    a killed batch is redelivered whole.
+    With `crash_runner`, every `crash_every`-th batch (counting from `batch_offset`) runs in a child
+    process that is killed mid-batch; a killed batch is redelivered whole.
     """
     rng = random.Random(seed)
     report = DrainReport()
