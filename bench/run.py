@@ -162,10 +162,14 @@ def proxy_counts(proxy_url: str) -> dict[str, tuple[int, float]]:
     return {op: (int(n), float(t)) for op, (n, t) in counts.items()}
 
 
-def counts_since(before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]) -> tuple[int, float]:
-    """Requests and moto seconds between two `proxy_counts`."""
-    requests_ = sum(n for n, _ in after.values()) - sum(n for n, _ in before.values())
-    return requests_, sum(t for _, t in after.values()) - sum(t for _, t in before.values())
+def counts_since(before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]) -> tuple[int, float, int]:
+    """Requests, moto's seconds, and answers the client no longer waited for, between two `proxy_counts`."""
+    gone = "abandoned by the client"
+    requests_ = sum(n for op, (n, _) in after.items() if op != gone) - sum(
+        n for op, (n, _) in before.items() if op != gone
+    )
+    abandoned = after.get(gone, (0, 0.0))[0] - before.get(gone, (0, 0.0))[0]
+    return requests_, sum(t for _, t in after.values()) - sum(t for _, t in before.values()), abandoned
 
 
 # checks ---------------------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ def run_latency(plan: Plan, handler: Any, seed: Any, meters: dict[str, Any], dir
                 response = handler(event, Context()) if side == "project" else seed.handle(event)
                 case.seconds.append(time.perf_counter() - tick)
                 _add_tally(case, meters[side].snapshot().minus(before))
-                proxied, moto_seconds = counts_since(proxied_before, proxy_counts(proxy))
+                proxied, moto_seconds, _ = counts_since(proxied_before, proxy_counts(proxy))
                 case.proxied += proxied
                 case.moto_seconds += moto_seconds
                 case.orders += size
@@ -382,7 +386,8 @@ def parse_importtime(stderr: str) -> tuple[list[tuple[str, float, float, int]], 
     return top, per_package.most_common(10)
 
 
-def run_memory(plan: Plan, env: dict[str, str]) -> Memory:
+def run_memory(plan: Plan, env: dict[str, str], direct: Any) -> Memory:
+    reset_table(direct)
     project, _, _ = run_worker("handler", [batch_event(new_tenants(1, "mem"), plan.memory_batch)], env)
     seed, _, _ = run_worker("baseline", [batch_event(new_tenants(1, "mems"), plan.memory_batch)], env)
     peak = "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:')))"
@@ -390,13 +395,14 @@ def run_memory(plan: Plan, env: dict[str, str]) -> Memory:
     return Memory(project["peak_rss_kib"], seed["peak_rss_kib"], int(output), plan.memory_batch)
 
 
-def run_logging(plan: Plan, env: dict[str, str]) -> LoggingCost | None:
+def run_logging(plan: Plan, env: dict[str, str], direct: Any) -> LoggingCost | None:
     """Batches of ten with a log line per record (LOG_LEVEL=INFO), against WARNING; stdout to a file."""
     if not plan.logging_batches:
         return None
     loud_env = {**env, "LOG_LEVEL": "INFO"}
     medians, written = [], []
     for run_env in (env, loud_env):
+        reset_table(direct)
         events = [batch_event(new_tenants(1, "log"), 10) for _ in range(plan.logging_batches)]
         with tempfile.TemporaryFile() as sink:
             result, _, _ = run_worker("handler", events, run_env, stdout=sink)
@@ -438,7 +444,7 @@ def run_contention(plan: Plan, env: dict[str, str], direct: Any, proxy: str) -> 
         sum(r["tally"]["failed"].get("TransactionCanceledException", 0) for r in results),
         sum(r["redeliveries"] for r in results),
         check_gapless(direct, tenant, plan.contention_orders, seed=False),
-        *reversed(counts_since(proxied_before, proxy_counts(proxy))),
+        *counts_since(proxied_before, proxy_counts(proxy)),
     )
 
 
@@ -484,8 +490,8 @@ def measure(plan: Plan, args: argparse.Namespace, servers: Servers, command: str
     reset_table(direct)
     cold = run_cold_start(plan, env, bare_env)
     say("4/5 memory, and the cost of logging")
-    memory = run_memory(plan, env)
-    logging_cost = run_logging(plan, env)
+    memory = run_memory(plan, env, direct)
+    logging_cost = run_logging(plan, env, direct)
     say(f"5/5 contention ({plan.contention_orders} orders, 4 processes)")
     contention = run_contention(plan, env, direct, network["dynamodb"])
     # One order item as stored (the contention run's table holds only orders of three cart lines).

@@ -39,13 +39,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class DelayProxy:
-    """Forwards every request to `upstream` after `delay` seconds; per operation, counts requests and upstream time."""
+    """Forwards every request to `upstream` after `delay` seconds, one at a time; counts requests and moto's time."""
 
     def __init__(self, upstream: str, delay: float) -> None:
         target = urlsplit(upstream)
         self.delay = delay
         self.counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
+        self._upstream = threading.Lock()
         self._local = threading.local()
         proxy = self
 
@@ -74,28 +75,38 @@ class DelayProxy:
                 time.sleep(proxy.delay)  # the network's round trip, paid once per request
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 connection = proxy._connection(target.hostname or "127.0.0.1", target.port or 80)
-                sent = time.perf_counter()
-                try:
-                    connection.request(self.command, self.path, body=body, headers=headers)
-                    response = connection.getresponse()
-                    payload = response.read()
-                except (OSError, http.client.HTTPException):
-                    proxy._local.connection = None
-                    self._reply(502, [("Content-Type", "text/plain")], b"upstream failed")
-                    return
-                with proxy._lock:  # requests and the emulator's own time, per operation
+                # moto serves one request at a time anyway; queueing here instead of in its listen backlog
+                # lets the time under the lock be moto's own processing time, without the wait.
+                with proxy._upstream:
+                    sent = time.perf_counter()
+                    try:
+                        connection.request(self.command, self.path, body=body, headers=headers)
+                        response = connection.getresponse()
+                        payload = response.read()
+                    except (OSError, http.client.HTTPException):
+                        proxy._local.connection = None
+                        self._reply(502, [("Content-Type", "text/plain")], b"upstream failed")
+                        return
+                    busy = time.perf_counter() - sent
+                with proxy._lock:
                     count, seconds = proxy.counts.get(operation, (0, 0.0))
-                    proxy.counts[operation] = (count + 1, seconds + time.perf_counter() - sent)
+                    proxy.counts[operation] = (count + 1, seconds + busy)
                 kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
                 self._reply(response.status, kept, payload)
 
             def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    for name, value in headers:
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left: count it
+                    with proxy._lock:
+                        count, seconds = proxy.counts.get("abandoned by the client", (0, 0.0))
+                        proxy.counts["abandoned by the client"] = (count + 1, seconds)
+                    self.close_connection = True
 
         self._server = _Server(("127.0.0.1", 0), Handler)
 
