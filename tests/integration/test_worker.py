@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from order_creator.local.cart_api import CartApiServer
+from order_creator.local import CartApiServer
 from order_creator.operations import create_queue_with_dlq, enqueue, inspect_dead_letters
 from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker
 from tests.factories import cart, message, new_tenant
