@@ -76,7 +76,13 @@ def test_the_handler_gets_a_real_sqs_event_and_successes_are_deleted(cart_api, s
     queue_url, _ = new_queue(sqs, visibility_timeout=10, max_receive_count=3)
     for i in range(3):
         cart_api.put(cart(tenant, f"cart-{i}"))
-    ids = enqueue(sqs, queue_url, [json.dumps(message(tenant, f"cart-{i}")) for i in range(3)])
+    ids = enqueue(sqs, queue_url, [json.dumps(message(tenant, f"cart-{i}")) for i in range(2)])
+    traced = sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody=json.dumps(message(tenant, "cart-2")),
+        MessageAttributes={"traceId": {"DataType": "String", "StringValue": "trace-1"}},
+    )["MessageId"]
+    ids.append(traced)
     seen: list[tuple[dict[str, Any], int]] = []
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -99,6 +105,12 @@ def test_the_handler_gets_a_real_sqs_event_and_successes_are_deleted(cart_api, s
         assert r["receiptHandle"]
         assert int(r["attributes"]["ApproximateReceiveCount"]) == 1
         assert int(r["attributes"]["SentTimestamp"]) > 0
+    # message attributes in the event's camelCase shape
+    by_id = {r["messageId"]: r for r in records}
+    assert by_id[traced]["messageAttributes"] == {
+        "traceId": {"dataType": "String", "stringValue": "trace-1", "stringListValues": [], "binaryListValues": []}
+    }
+    assert by_id[ids[0]]["messageAttributes"] == {}
     assert all(0 < remaining <= (10 - DELETE_MARGIN_SECONDS) * 1000 for _, remaining in seen)
     # And every message became an order and was deleted
     assert sorted(m for b in batches for m in b.deleted) == sorted(ids)
@@ -197,6 +209,7 @@ def test_sigterm_during_a_batch_finishes_it_and_loses_or_duplicates_nothing(
     assert sorted(o["cartId"] for o in orders) == sorted(f"cart-{i}" for i in range(total))
     assert len(orders) == total
     assert_gapless(dynamodb, table_name, tenant)
+    assert cart_api.requests == total  # and no message was worked on twice
     assert inspect_dead_letters(sqs, dlq_url) == []
 
 
