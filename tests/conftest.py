@@ -20,7 +20,6 @@ for _name, _value in {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
-    "POWERTOOLS_METRICS_NAMESPACE": "OrderCreatorTest",
 }.items():
     os.environ[_name] = _value
 
