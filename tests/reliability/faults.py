@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -128,6 +129,7 @@ class WireProxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.faults = Faults()
         self.crash: Crash | None = None
+        self.write_delay = 0.0  # seconds every TransactWriteItems waits: a slow DynamoDB
         self.operations: Counter[str] = Counter()
         self._server: ThreadingHTTPServer | None = None
 
@@ -160,12 +162,15 @@ class WireProxy:
         """No faults, no crash armed, counts cleared."""
         self.faults = Faults()
         self.crash = None
+        self.write_delay = 0.0
         self.operations.clear()
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
         service, _, operation = (request.headers.get("X-Amz-Target") or "").partition(".")
         self.operations[operation] += 1
+        if operation == "TransactWriteItems" and self.write_delay:
+            time.sleep(self.write_delay)
         crash = self.crash
         if crash is not None and _kills_before(crash.step, operation):
             crash.kill()
@@ -259,6 +264,7 @@ class CartReply:
     status: int = 200
     content_type: str = "application/json"
     fault: str | None = None
+    delay: float = 0.0  # seconds before answering
 
 
 class CartApi:
@@ -327,8 +333,9 @@ class CartApi:
         with self._lock:
             self.requests += 1
             reply = self._carts.get((tenant_id, cart_id))
-        if self.delay:
-            self._stopping.wait(self.delay)
+        delay = self.delay + (reply.delay if reply is not None else 0.0)
+        if delay:
+            self._stopping.wait(delay)
         kind = self.faults.choose(CART_FAULTS)
         if kind == CART_TIMEOUT:
             # Hold the answer past the client's timeout; the client gives up and retries.
