@@ -63,16 +63,15 @@ class Redelivery:
 @dataclass
 class ColdStart:
     boto3_wall: list[float] = field(default_factory=list)
+    boto3_cpu: list[float] = field(default_factory=list)
     boto3_inner: list[float] = field(default_factory=list)
     client_wall: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)
     client_inner: list[float] = field(default_factory=list)
     steps: dict[str, list[float]] = field(default_factory=dict)
-    delayed_wall: list[float] = field(default_factory=list)
-    delayed_inner: list[float] = field(default_factory=list)
-    delayed_import: list[float] = field(default_factory=list)
-    bare_wall: list[float] = field(default_factory=list)
-    bare_inner: list[float] = field(default_factory=list)
-    bare_import: list[float] = field(default_factory=list)
+    # the handler's cold start with the network delays, and without: wall, cpu, inner, import (seconds)
+    delayed: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in ("wall", "cpu", "inner", "import")})
+    bare: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in ("wall", "cpu", "inner", "import")})
     importtime: list[tuple[str, float, float, int]] = field(default_factory=list)  # module, self, cumulative, depth
     packages: list[tuple[str, float]] = field(default_factory=list)
 
@@ -237,12 +236,14 @@ def _targets(r: Results) -> list[str]:
     rows.append(["redelivered batch: 0 writes", f"{again.writes} write requests, {again.write_units:.0f} write units"])
     rows[-1].append(mark(again.writes == 0 and again.write_units == 0))
     cold = r.cold
-    ratio = med(cold.delayed_wall) / med(cold.boto3_wall)
+    ratio = med(cold.delayed["wall"]) / med(cold.boto3_wall)
+    cpu_ratio = med(cold.bare["cpu"]) / med(cold.boto3_cpu)
     rows.append(
         [
             f"cold start to first batch: ≤ {TARGETS['cold_ratio']}× bare `import boto3`",
-            f"{ratio:.2f}× (no network delays: {med(cold.bare_wall) / med(cold.boto3_wall):.2f}×)",
-            mark(ratio <= TARGETS["cold_ratio"]),
+            f"{ratio:.2f}× wall time; without the network delays {med(cold.bare['wall']) / med(cold.boto3_wall):.2f}×"
+            f" wall, {cpu_ratio:.2f}× CPU time",
+            mark(max(ratio, cpu_ratio) <= TARGETS["cold_ratio"]),  # wall time alone swings with the machine's load
         ]
     )
     rss = r.memory.project_kib / 1024
@@ -364,40 +365,43 @@ def _requests(r: Results) -> list[str]:
 
 
 def _cold(cold: ColdStart) -> list[str]:
-    floor, client_floor = med(cold.boto3_wall), med(cold.client_wall)
+    floor, cpu_floor, client_floor = med(cold.boto3_wall), med(cold.boto3_cpu), med(cold.client_wall)
+
+    def row(label: str, wall: float, cpu: float, inner: float, imported: str) -> list[str]:
+        ratios = [f"{wall / floor:.2f}", f"{cpu / cpu_floor:.2f}", f"{wall / client_floor:.2f}"]
+        return [label, ms(wall), ms(cpu), ms(inner), imported, *ratios]
+
     rows = [
-        ['`python -c "import boto3"`', ms(floor), ms(med(cold.boto3_inner)), "", "1.00", ""],
-        [
-            "`import boto3`, create a DynamoDB client",
-            ms(client_floor),
-            ms(med(cold.client_inner)),
-            "",
-            f"{client_floor / floor:.2f}",
-            "1.00",
-        ],
+        row('`python -c "import boto3"`', floor, cpu_floor, med(cold.boto3_inner), ""),
+        row("`import boto3`, create a DynamoDB client", client_floor, med(cold.client_cpu), med(cold.client_inner), ""),
     ]
-    for label, wall, inner, imported in (
-        (
-            "import the handler, serve one message (network delays on)",
-            cold.delayed_wall,
-            cold.delayed_inner,
-            cold.delayed_import,
-        ),
-        ("the same, no network delays", cold.bare_wall, cold.bare_inner, cold.bare_import),
+    for label, v in (
+        ("import the handler, serve one message", cold.delayed),
+        ("the same, no network delays", cold.bare),
     ):
-        rows.append([label, ms(med(wall)), ms(med(inner)), ms(med(imported))])
-        rows[-1] += [f"{med(wall) / floor:.2f}", f"{med(wall) / client_floor:.2f}"]
+        rows.append(row(label, med(v["wall"]), med(v["cpu"]), med(v["inner"]), ms(med(v["import"]))))
     steps = [[name, ms(med(values))] for name, values in cold.steps.items()]
     steps.append(["total", ms(sum(med(v) for v in cold.steps.values()))])
-    header = ["process", "wall", "inside", "handler import", "÷ `import boto3`", "÷ boto3 + client"]
+    header = [
+        "process",
+        "wall",
+        "CPU",
+        "inside",
+        "handler import",
+        "wall ÷ boto3",
+        "CPU ÷ boto3",
+        "wall ÷ boto3+client",
+    ]
     return [
         "## 3. Cold start",
         "",
-        f"Fresh processes, {len(cold.boto3_wall)} repetitions of each, interleaved; medians. *Wall* is from `exec`"
-        " to exit as the parent sees it (the ratios use it); *inside* is from the process's first line to the first"
-        " batch answered.",
+        f"Fresh processes, {len(cold.boto3_wall)} repetitions of each, interleaved; medians. *Wall*: from `exec` to"
+        " exit, as the parent sees it (the target's ratio). *CPU*: the process's user + system CPU time, which leaves"
+        " out waiting for a CPU on this shared machine and waiting on the network. *Inside*: from the process's first"
+        ' line to the first batch answered. *boto3*: `python -c "import boto3"`; *boto3+client*: the same and'
+        " creating a DynamoDB client, which every Lambda that uses DynamoDB also pays.",
         "",
-        *table(header, rows, right=range(1, 6)),
+        *table(header, rows, right=range(1, 8)),
         "",
         "Where the time goes: the first call's lazy work done step by step in a fresh process (`bench/worker.py"
         " --steps`, no network delays), medians:",
