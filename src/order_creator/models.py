@@ -52,7 +52,10 @@ def _aware_timestamp(value: str) -> str:
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("must carry a UTC offset, e.g. 2025-12-30T10:15:00+02:00")
-    moment.astimezone(UTC)  # raises OverflowError for instants outside datetime's range
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:  # pydantic turns only ValueError into a validation error
+        raise ValueError("is outside the range of dates an order can have") from None
     return value
 
 
@@ -80,6 +83,12 @@ Money = Annotated[
     Decimal,
     BeforeValidator(_json_number),
     Field(ge=0, le=_MONEY_MAX, max_digits=38, decimal_places=8, allow_inf_nan=False),
+]
+# DynamoDB numbers hold 38 significant digits and no exponent below -130: refuse what it cannot store.
+Percentage = Annotated[
+    Decimal,
+    BeforeValidator(_json_number),
+    Field(ge=0, le=100, max_digits=38, decimal_places=36, allow_inf_nan=False),
 ]
 Timestamp = Annotated[str, Field(max_length=64), AfterValidator(_aware_timestamp)]
 IsoDate = Annotated[str, Field(max_length=10), AfterValidator(_iso_date)]
@@ -115,7 +124,7 @@ class Campaign(_Model):
     id: Text
     code: Text
     name: Text | None = None
-    discount_percentage: Annotated[Decimal, BeforeValidator(_json_number), Field(ge=0, le=100)] | None = None
+    discount_percentage: Percentage | None = None
     terms_and_conditions_url: HttpUrl | None = None
     from_date: IsoDate | None = None
     to_date: IsoDate | None = None

@@ -62,6 +62,9 @@ def test_the_contract_example_parses_with_every_optional_part():
         ({"paymentDetails": {"paymentId": "p", "paidAt": "2025-12-30T10:16:00"}}, "paidAt"),
         ({"dateCreated": "2025-12-30T10:15:00"}, "dateCreated"),
         ({"dateCreated": "yesterday"}, "dateCreated"),
+        ({"dateCreated": "0001-01-01T00:00:00+14:00"}, "dateCreated"),
+        ({"paymentDetails": {"paymentId": "p", "paidAt": "9999-12-31T23:59:59-14:00"}}, "paidAt"),
+        ({"campaign": {"id": "c", "code": "X", "discountPercentage": 1e-200}}, "discountPercentage"),
     ],
 )
 def test_a_missing_or_malformed_known_field_is_a_permanent_failure_naming_it(overrides, field):
