@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from order_creator.batch import BatchProcessor, Record, Status, settle
 from order_creator.errors import PermanentError
 from order_creator.handler import lambda_handler
-from tests.factories import LambdaContext, cart, cart_json, message, record, sqs_event
+from tests.factories import LambdaContext, cart, cart_json, message, new_tenant, record, sqs_event
 from tests.integration.support import assert_gapless, invoke, orders_of
 from tests.reliability.fakes import FakeCarts, FakeDeadLetters, FakeStore
 from tests.reliability.faults import CartReply
@@ -49,12 +49,12 @@ def _case(
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> dict[str, Any]:
+def cases(draw: st.DrawFn, mutations: list[Any] | None = None) -> dict[str, Any]:
     """A valid message and cart with at most one thing wrong with them (or nothing)."""
     cart_id = f"cart-{uuid.uuid4().hex[:12]}"
     body = message(TENANT, cart_id)
     document = cart(TENANT, cart_id, prices=("149.99", "0.01"))
-    mutation = draw(st.sampled_from(MUTATIONS))
+    mutation = draw(st.sampled_from(mutations or MUTATIONS))
     return {**mutation(draw, body, document), "cart_id": cart_id, "mutation": mutation.__name__}
 
 
@@ -129,19 +129,29 @@ def _number_as_string(draw, body, document):
 
 
 def _many_digits(draw, body, document):
-    digits = draw(st.integers(1, 30))
+    digits = draw(st.integers(1, 50))
     value = Decimal("12." + "".join(draw(st.sampled_from("0123456789")) for _ in range(digits)))
     if draw(st.booleans()):
-        # up to 32 significant digits is a valid percentage (DynamoDB holds 38; more: see the xfail below)
+        # DynamoDB holds 38 significant digits: a percentage may have 36 decimals, no more
+        value = draw(st.sampled_from([value, Decimal(f"1E-{digits * 4}")]))
         body["campaign"] = {"id": "c", "code": "C", "discountPercentage": value}
-        return _case(VALID, body, document)
+        return _case(_expected_for_number(value, decimals=36), body, document)
     with localcontext() as exact:
         exact.prec = 80
         document["items"][0].update(unitPrice=value, subtotal=value)
         document["subtotal"] = value + Decimal("0.01")
         document["total"] = document["subtotal"] + document["tax"]
-    decimals = -int(value.normalize().as_tuple().exponent)  # 12.50000000000 is 12.5: trailing zeros do not count
-    return _case(VALID if decimals <= 8 else PERMANENT, body, document)  # amounts have at most 8 decimals
+    return _case(_expected_for_number(value, decimals=8), body, document)
+
+
+def _expected_for_number(value: Decimal, decimals: int) -> str:
+    """Valid when its value needs at most `decimals` decimals and 38 digits (12.50000 is 12.5); written with
+    more than 38 digits it may be refused for its form, so either outcome is right then."""
+    normalized = value.normalize().as_tuple()
+    needed_decimals = max(0, -int(normalized.exponent))
+    if needed_decimals > decimals or max(len(normalized.digits), needed_decimals) > 38:
+        return PERMANENT
+    return VALID if len(value.as_tuple().digits) <= 38 else EITHER
 
 
 def _quantity(draw, body, document):
@@ -156,6 +166,19 @@ def _date_without_offset(draw, body, document):
     else:
         body["paymentDetails"] = {"paymentId": "pay-1", "paidAt": stamp}
     return _case(PERMANENT, body, document)
+
+
+def _edge_of_the_calendar(draw, body, document):
+    # Instants near year 1 and year 9999 with extreme offsets: an order or a clear refusal, never a crash
+    day = draw(
+        st.sampled_from(["0001-01-01T00:30:00", "0001-01-02T00:00:00", "9999-12-31T23:30:00", "9999-12-30T12:00:00"])
+    )
+    stamp = day + draw(st.sampled_from(["+14:00", "-14:00", "+00:00", "+02:00", "-12:00"]))
+    if draw(st.booleans()):
+        body["dateCreated"] = stamp
+    else:
+        body["paymentDetails"] = {"paymentId": "pay-1", "paidAt": stamp}
+    return _case(EITHER, body, document)
 
 
 def _off_by_one_cent(draw, body, document):
@@ -195,6 +218,7 @@ MUTATIONS = [
     _many_digits,
     _quantity,
     _date_without_offset,
+    _edge_of_the_calendar,
     _off_by_one_cent,
     _cart_mismatch,
     _cart_not_json,
@@ -302,8 +326,13 @@ def _as_record(raw):
     return Record(raw["messageId"], raw["body"], int(raw["attributes"]["SentTimestamp"]), 1)
 
 
+# Dates before year 1000 fail the real store (see the xfail test below); add _edge_of_the_calendar back
+# here once that bug is fixed.
+REAL_HANDLER_MUTATIONS = [m for m in MUTATIONS if m is not _edge_of_the_calendar]
+
+
 @settings(PROPERTY, max_examples=15)
-@given(batch=st.lists(cases(), min_size=1, max_size=10))
+@given(batch=st.lists(cases(REAL_HANDLER_MUTATIONS), min_size=1, max_size=10))
 def test_the_real_handler_ends_each_record_as_an_order_or_a_dead_letter(rig, batch):
     # Given a batch of messages and carts, served by the Cart API on loopback
     records = _records(batch, lambda cart_id, text: rig.carts.put(TENANT, cart_id, CartReply(text)))
@@ -373,7 +402,7 @@ def test_an_event_with_no_records_creates_nothing(rig):
     assert orders_of(rig.dynamodb, rig.table, TENANT) == []
 
 
-# --- found by these tests: inputs that fail the whole batch instead of one record ---------------------
+# --- found by these tests (fixed since): inputs that failed the whole batch instead of one record ------
 
 
 def _one_bad_among_good(rig, **bad_fields):
@@ -395,12 +424,6 @@ def _assert_only_the_bad_one_is_dead_lettered(rig, records):
     assert_gapless(rig.dynamodb, rig.table, TENANT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="bug: models._aware_timestamp lets OverflowError out of the validator (pydantic only converts "
-    "ValueError), so parse_message raises it and the whole batch fails on every redelivery",
-)
 @pytest.mark.parametrize("field", ["dateCreated", "paidAt"])
 @pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
 def test_a_timestamp_outside_the_range_of_dates_is_a_permanent_failure(rig, field, stamp):
@@ -420,16 +443,39 @@ def test_a_date_whose_business_day_is_after_year_9999_is_a_permanent_failure(rig
     _assert_only_the_bad_one_is_dead_lettered(rig, records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ArithmeticError,
-    reason="bug: Campaign.discount_percentage has no max_digits/decimal_places, so a number DynamoDB cannot "
-    "hold (over 38 digits, or below 1E-130) passes validation and dao's TypeSerializer raises "
-    "decimal.Inexact/Underflow in OrderDAO.write, failing the whole batch on every redelivery",
-)
 @pytest.mark.parametrize("percentage", ["12.345678901234567890123456789012345678901", "1E-200"])
 def test_a_discount_percentage_dynamodb_cannot_hold_is_a_permanent_failure(rig, percentage):
     # Given a campaign whose discountPercentage is a JSON number between 0 and 100 that DynamoDB cannot hold
     records = _one_bad_among_good(rig, campaign={"id": "c", "code": "C", "discountPercentage": Decimal(percentage)})
     # When / Then the other records are created and that one is dead-lettered as InvalidMessage
     _assert_only_the_bad_one_is_dead_lettered(rig, records)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: numbering.day_key and format_order_number use %Y, which writes years before 1000 unpadded: "
+    "0999-06-15 is numbered ORD-9990615-00001 (not YYYYMMDD), and for 0001-01-01 the counter key "
+    "'ORDER_NUMBER#10101' makes OrderDAO.read's strptime('%Y%m%d') raise ValueError, so every later batch "
+    "holding that tenant and day fails whole, on every redelivery",
+)
+@pytest.mark.parametrize(
+    ("stamp", "day"), [("0999-06-15T12:00:00+00:00", "09990615"), ("0001-01-01T12:00:00+00:00", "00010101")]
+)
+def test_orders_dated_before_year_1000_get_an_eight_digit_day_or_are_refused(rig, stamp, day):
+    # Given two messages of one tenant dated before year 1000, arriving in two batches
+    tenant = new_tenant("edge")
+    for i in range(2):
+        rig.carts.put(tenant, f"cart-{i}", CartReply(cart_json(cart(tenant, f"cart-{i}"))))
+        sent = record(message(tenant, f"cart-{i}", dateCreated=stamp))
+
+        # When the handler runs each batch
+        failures = invoke(sent)
+
+        # Then neither batch fails
+        assert failures == []
+    # And both are orders numbered with the day written YYYYMMDD, or both are refused as invalid
+    numbers = sorted(o["orderNumber"] for o in orders_of(rig.dynamodb, rig.table, tenant))
+    dead = read_dead_letters(rig.sqs, rig.dead_letter_queue)
+    assert numbers == [f"ORD-{day}-00001", f"ORD-{day}-00002"] or (
+        numbers == [] and [d.error_type for d in dead] == ["InvalidMessage"] * 2
+    )
