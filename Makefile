@@ -52,5 +52,9 @@ check-deploy: venv tools
 bench: venv
 	$(PY) bench/run.py
 
+# 20,000 messages under every fault kind and crash step; writes its figures to docs/reliability.md.
+soak: venv
+	ORDER_CREATOR_SOAK=1 SOAK_REPORT=docs/reliability.md $(PY) -m pytest tests/reliability -m soak -q --timeout=5400
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

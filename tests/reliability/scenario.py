@@ -78,6 +78,7 @@ class Workload:
     tables: dict[str, str] = field(default_factory=dict)  # tenant → the table its orders go to
     personal_data: list[str] = field(default_factory=list)
     bad_tenant_ids: list[str] = field(default_factory=list)
+    repeats: Counter[str] = field(default_factory=Counter)  # how many deliveries repeat another, and how
 
     @property
     def kinds(self) -> Counter[str]:
@@ -123,8 +124,10 @@ def build_workload(
         if rng.random() < 0.5:  # SQS delivers the same message again, later
             copy = replace(original, record={**original.record, "receiptHandle": f"handle-{uuid.uuid4().hex}"})
             stream.insert(rng.randrange(at + 1, len(stream) + 1), copy)
+            workload.repeats["redelivered, same messageId"] += 1
         else:  # the producer sent it twice: a new messageId, the same body, most likely in the same batch
             stream.insert(at + 1, replace(original, record=record(original.body)))
+            workload.repeats["sent twice, new messageId"] += 1
     workload.deliveries = stream
     return workload
 
