@@ -436,7 +436,7 @@ def _memory(r: Results) -> list[str]:
         "",
         "Peak resident set of a fresh process: `VmHWM` from `/proc/self/status`. Not `ru_maxrss`: Linux carries it"
         " over from the parent through fork and exec, so every child of the benchmark reported the benchmark's own"
-        " peak (85 MB).",
+        " peak.",
         "",
         *table(["process", "peak RSS"], rows, right=(1,)),
         "",
@@ -450,8 +450,8 @@ def _memory(r: Results) -> list[str]:
         lines += [
             "## The cost of logging",
             "",
-            f"{lg.batches} batches of 10 in a fresh process, stdout to a file (metrics on in both), the first (cold)"
-            " batch left out:",
+            f"Warm batches of 10, {lg.batches} at each level, interleaved, each on an empty table; stdout to a file;"
+            " metrics on in both:",
             "",
             *table(["logging", "median batch", "stdout per batch"], rows, right=(1, 2)),
             "",
