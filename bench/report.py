@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+LAMBDA_VCPU_AT_256_MB = 256 / 1769  # Lambda: one vCPU at 1,769 MB, CPU in proportion to memory
 TARGETS = {"ratio": 5.0, "requests_per_order": 0.25, "cold_ratio": 1.6, "rss_mb": 120.0}
 med = statistics.median
 
@@ -23,6 +24,7 @@ class Case:
     size: int
     tenants: int
     seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)  # the handler's own CPU time per batch
     orders: int = 0
     operations: Counter[str] = field(default_factory=Counter)
     http_attempts: int = 0
@@ -280,6 +282,14 @@ def _latency(r: Results) -> list[str]:
                 )
     header = ["batch", "tenants", "n", "(a) median", "(a) p95", "(a) orders/s", "(a) moto"]
     header += ["(b) median", "(b) p95", "(b) orders/s", "(b) moto", "(b)/(a)", "(b)/(a) less moto"]
+    cpu_rows = []
+    for p in (c for c in r.cases if c.side == "project"):
+        s = r.case("seed", p.size, p.tenants)
+        cpu = med(p.cpu_seconds)
+        cpu_rows.append([p.size, p.tenants, ms(cpu), ms(cpu / p.size), ms(cpu / LAMBDA_VCPU_AT_256_MB)])
+        cpu_rows[-1] += [ms(med(s.cpu_seconds)), ms(med(s.cpu_seconds) / s.size)] if s else ["", ""]
+    cpu_header = ["batch", "tenants", "(a) CPU per batch", "(a) per order", "(a) CPU at 256 MB", "(b) CPU per batch"]
+    cpu_header.append("(b) per order")
     return [
         "## 1. Batch latency",
         "",
@@ -296,6 +306,13 @@ def _latency(r: Results) -> list[str]:
         " with its counter in one transaction, several groups to a transaction. Batches of 1 have one tenant by"
         " definition. Batches of 100 are allowed by SQS event source mappings with a batching window; the seed"
         " used 10.",
+        "",
+        "CPU time of the benchmark process during each batch (median; the servers run in other processes), i.e. what"
+        " the handler itself computes. Lambda gives a function CPU in proportion to its memory, one vCPU at 1,769 MB;"
+        f" *at 256 MB* is the same CPU time stretched to that share ({LAMBDA_VCPU_AT_256_MB:.3f} vCPU), an estimate"
+        " of what it would add to the batch time there:",
+        "",
+        *table(cpu_header, cpu_rows, right=range(7)),
         "",
         "![batch time against batch size, both sides](benchmarks.png)",
         "",
@@ -402,6 +419,12 @@ def _cold(cold: ColdStart) -> list[str]:
         " creating a DynamoDB client, which every Lambda that uses DynamoDB also pays.",
         "",
         *table(header, rows, right=range(1, 8)),
+        "",
+        f"The handler's cold start uses {ms(med(cold.bare['cpu']))} of CPU here (a full core). At 256 MB Lambda"
+        f" gives a function {LAMBDA_VCPU_AT_256_MB:.3f} vCPU, so the same work would take about"
+        f" {med(cold.bare['cpu']) / LAMBDA_VCPU_AT_256_MB:.1f} s there, unless the init phase gets more than that"
+        " share; `import boto3` alone, about"
+        f" {cpu_floor / LAMBDA_VCPU_AT_256_MB:.1f} s. To be checked on AWS (e.g. AWS Lambda Power Tuning).",
         "",
         "Where the time goes: the first call's lazy work done step by step in a fresh process (`bench/worker.py"
         " --steps`, no network delays), medians:",
