@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from order_creator.errors import StoreUnavailable
 from order_creator.models import Order
-from order_creator.numbering import day_key, utc_millis
+from order_creator.numbering import day_key, parse_day_key, utc_millis
 from order_creator.ports import CounterKey, NumberBlock, OrderKey, Snapshot, WriteResult
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class OrderDAO:
                 if sk.startswith("ORDER#"):
                     snapshot.existing[sk.removeprefix("ORDER#")] = item.get("cartId", "")
                 else:
-                    day = datetime.strptime(sk.removeprefix("ORDER_NUMBER#"), "%Y%m%d").date()
+                    day = parse_day_key(sk.removeprefix("ORDER_NUMBER#"))
                     snapshot.counters[CounterKey(pk.removeprefix("COUNTER#"), day)] = int(item.get("currentValue", 0))
         return snapshot
 

@@ -14,12 +14,17 @@ def format_order_number(day: date, sequence: int) -> str:
     """`ORD-YYYYMMDD-NNNNN`: five digits, wider once the day passes 99999 orders."""
     if sequence < 1:
         raise ValueError(f"order sequence starts at 1, got {sequence}")
-    return f"ORD-{day:%Y%m%d}-{sequence:05d}"
+    return f"ORD-{day_key(day)}-{sequence:05d}"
 
 
 def day_key(day: date) -> str:
-    """`YYYYMMDD`, the counter's sort-key suffix."""
-    return f"{day:%Y%m%d}"
+    """`YYYYMMDD`, always eight digits (strftime's %Y does not pad years before 1000)."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
+def parse_day_key(key: str) -> date:
+    """The date a `day_key` wrote."""
+    return date(int(key[:4]), int(key[4:6]), int(key[6:8]))
 
 
 def utc_millis(moment: datetime) -> str:

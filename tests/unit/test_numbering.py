@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from order_creator.numbering import business_day, day_key, format_order_number, utc_millis
+from order_creator.numbering import business_day, day_key, format_order_number, parse_day_key, utc_millis
 
 
 @pytest.mark.parametrize(
@@ -35,6 +35,13 @@ def test_sort_key_timestamps_are_fixed_width_utc_milliseconds():
     assert utc_millis(datetime.fromisoformat("2025-12-30T10:15:00+02:00")) == "2025-12-30T08:15:00.000Z"
     assert utc_millis(datetime.fromisoformat("2025-12-30T10:15:00.123456+02:00")) == "2025-12-30T08:15:00.123Z"
     assert day_key(date(2025, 1, 2)) == "20250102"
+
+
+@pytest.mark.parametrize("day", [date(1, 1, 1), date(999, 6, 15), date(2025, 12, 30), date(9999, 12, 31)])
+def test_day_keys_are_always_eight_digits_and_read_back(day):
+    assert len(day_key(day)) == 8
+    assert parse_day_key(day_key(day)) == day
+    assert format_order_number(day, 1) == f"ORD-{day_key(day)}-00001"
 
 
 def test_sort_keys_sort_as_the_instants_do():
