@@ -364,6 +364,10 @@ class CartApi:
 class _QuietHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as boto3 and requests expect
 
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):  # a client killed between two requests
+            super().handle()
+
     def log_message(self, format: str, *args: Any) -> None:
         """No access log: the test output stays the handler's own."""
 

@@ -64,7 +64,7 @@ def test_each_fault_kind_alone_loses_duplicates_and_renumbers_nothing(rig, kind)
 @pytest.mark.slow
 def test_thousand_messages_under_mixed_faults_and_crashes(rig, capfd):
     # Given 1,000 messages (10% repeats, 5% invalid in every way) and every fault kind at once
-    workload = build_workload(rig.carts, 1000, seed=20251230, tenants=16, new_table=rig.new_table, tenants_per_table=1)
+    workload = build_workload(rig.carts, 1000, seed=20251230, tenants=40, new_table=rig.new_table)
     dynamodb_rates = {f.THROTTLE: 0.03, f.THROTTLING: 0.03, f.CONFLICT: 0.04, f.DYNAMODB_500: 0.03}
     rig.proxy.faults = f.Faults({**dynamodb_rates, f.COMMIT_THEN_500: 0.03, f.SQS_500: 0.1}, seed=11)
     rig.carts.faults = f.Faults({f.CART_500: 0.02, f.CART_429: 0.02, f.CART_TIMEOUT: 0.01, f.CART_SLOW: 0.02}, seed=12)

@@ -27,9 +27,9 @@ BLOCK = re.compile(r"<!-- soak:begin -->.*<!-- soak:end -->", re.DOTALL)
 
 @pytest.mark.soak
 def test_soak(rig, capsys):
-    # Given 20,000 messages (10% repeats, 5% invalid in every way) over 400 tenants, every fault kind
+    # Given 20,000 messages (10% repeats, 5% invalid in every way) over 800 tenants, every fault kind
     messages = int(os.environ.get("SOAK_MESSAGES", "20000"))
-    tenants = max(2, messages // 50)
+    tenants = max(2, messages // 25)  # two a table: moto copies a whole table per transaction item
     started = time.monotonic()
     workload = build_workload(rig.carts, messages, seed=SEED, tenants=tenants, new_table=rig.new_table)
     rig.proxy.faults = f.Faults({**DYNAMODB_RATES, f.SQS_500: 0.1}, seed=SEED)
@@ -41,8 +41,9 @@ def test_soak(rig, capsys):
         return run_in_child(batch, proxy=rig.proxy, carts=rig.carts, step=next(steps), carts_expected=expected)
 
     # When the queue is drained, every 100th batch run in a process killed at the next crash step
+    every = 100 if messages >= 10_000 else 10
     report = drain_by_table(
-        workload, rig.configure, [rig.proxy.faults, rig.carts.faults], seed=SEED, crash_runner=crash, crash_every=100
+        workload, rig.configure, [rig.proxy.faults, rig.carts.faults], seed=SEED, crash_runner=crash, crash_every=every
     )
     verdict = verify(rig.dynamodb, rig.sqs, rig.dead_letter_queue, workload)
     seconds = time.monotonic() - started
