@@ -54,7 +54,7 @@ bench: venv
 
 # 20,000 messages under every fault kind and crash step; writes its figures to docs/reliability.md.
 soak: venv
-	ORDER_CREATOR_SOAK=1 SOAK_REPORT=docs/reliability.md $(PY) -m pytest tests/reliability -m soak -q --timeout=5400
+	ORDER_CREATOR_SOAK=1 SOAK_REPORT=docs/reliability.md $(PY) -m pytest tests/reliability -m soak -q -p no:logging --timeout=5400
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
