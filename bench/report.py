@@ -205,7 +205,8 @@ def _header(r: Results) -> list[str]:
         "- Logging: `LOG_LEVEL=WARNING`, so no JSON log line per record; the cost of `INFO` is measured on its own"
         " below. Metrics stay on: their EMF blob per batch goes to stdout (a file here), as in Lambda."
         " `POWERTOOLS_METRICS_DISABLED=true` is not used: with it, Powertools 3.37 never clears its metric set,"
-        " which then grows across invocations and is printed anyway whenever one metric reaches 100 values.",
+        " which then grows across invocations and is printed anyway whenever one metric reaches 100 values."
+        " Tracing is off: the handler starts X-Ray only inside Lambda (`LAMBDA_TASK_ROOT` set).",
         "- (a) **project**: `order_creator.handler.lambda_handler` called with a real SQS event and a Lambda"
         " context, warm (clients and adapters reused, as in a warm Lambda). (b) **seed**: `bench/baseline.py`, the"
         " seed's algorithm: per message, in sequence, fetch the cart, `UpdateItem ADD` on `PK=COUNTER`,"
