@@ -205,9 +205,12 @@ class WireProxy:
 
 
 def _kills_before(step: str, operation: str) -> bool:
-    if operation == "TransactWriteItems":
-        # Killing on arrival also stops a process that raced past the last cart answer.
-        return step in (CARTS_FETCHED, TRANSACTION_SENT)
+    # The Cart API's kill after its last answer can land late (the parent's threads share one GIL);
+    # killing on the arrival of any write stops a process that raced past it before it writes anything.
+    if step == CARTS_FETCHED:
+        return operation in ("TransactWriteItems", "SendMessageBatch")
+    if step == TRANSACTION_SENT:
+        return operation == "TransactWriteItems"
     return step == BEFORE_RESPONSE and operation == "SendMessageBatch"
 
 
