@@ -466,9 +466,15 @@ def verify(dynamodb: Any, sqs: Any, dead_letter_queue: str, workload: Workload) 
     bodies = {d.message_id: d.body for d in workload.deliveries}
     seen: Counter[str] = Counter(letter.source_message_id for letter in letters)
     if seen != expected_letters:
-        missing = expected_letters - seen
-        extra = seen - expected_letters
-        verdict.problem(f"dead-letter queue differs: missing {dict(missing)}, unexpected {dict(extra)}")
+        kinds = {d.message_id: d.kind for d in workload.deliveries}
+        types = {letter.source_message_id: letter.error_type for letter in letters}
+
+        def described(ids: Counter[str]) -> dict[str, str]:
+            return {m: f"{n}x {kinds.get(m, '?')} ({types.get(m, '-')})" for m, n in ids.items()}
+
+        missing = described(expected_letters - seen)
+        extra = described(seen - expected_letters)
+        verdict.problem(f"dead-letter queue differs: missing {missing}, unexpected {extra}")
     for letter in letters:
         want = expected_types.get(letter.source_message_id)
         if want is not None and letter.error_type != want:
