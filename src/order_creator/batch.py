@@ -163,8 +163,8 @@ class BatchProcessor:
         if pending:
             counters = dict(snapshot.counters) if snapshot else {}
             report.numbering_conflicts = self._number_and_write(pending, counters, outcomes, remaining_seconds)
-        for record, first in followers:
-            outcomes[record.message_id] = _follow(record, outcomes[first.message_id])
+        for draft, first in followers:
+            outcomes[draft.record.message_id] = _follow(draft, first, outcomes[first.record.message_id])
         report.outcomes = [outcomes[r.message_id] for r in records]
         return report
 
@@ -172,10 +172,10 @@ class BatchProcessor:
 
     def _parse(
         self, records: Sequence[Record], outcomes: dict[str, Outcome]
-    ) -> tuple[list[_Draft], list[tuple[Record, Record]]]:
+    ) -> tuple[list[_Draft], list[tuple[_Draft, _Draft]]]:
         drafts: list[_Draft] = []
         firsts: dict[str, _Draft] = {}
-        followers: list[tuple[Record, Record]] = []
+        followers: list[tuple[_Draft, _Draft]] = []
         for record in records:
             try:
                 draft = self._draft(record)
@@ -186,11 +186,8 @@ class BatchProcessor:
             if first is None:
                 firsts[draft.order_id] = draft
                 drafts.append(draft)
-            elif first.message.cart_id != draft.message.cart_id:
-                conflict = OrderConflict(f"order {draft.order_id} appears earlier in the batch with another cartId")
-                outcomes[record.message_id] = _outcome(draft, Status.PERMANENT, error=conflict)
             else:
-                followers.append((record, first.record))
+                followers.append((draft, first))
         return drafts, followers
 
     def _draft(self, record: Record) -> _Draft:
@@ -442,10 +439,21 @@ def _failure(draft: _Draft, error: OrderCreatorError) -> Outcome:
     return _outcome(draft, status, error=error)
 
 
-def _follow(record: Record, first: Outcome) -> Outcome:
-    """A repeat of an order id (same cart) ends as the first record did; success counts as a duplicate."""
-    status = Status.DUPLICATE if first.succeeded else first.status
-    return Outcome(record, status, order_id=first.order_id, tenant_id=first.tenant_id, error=first.error)
+def _follow(draft: _Draft, first: _Draft, decided: Outcome) -> Outcome:
+    """A later record with an order id already in the batch: the first record decides.
+
+    Same cart: it ends as the first did (a success counts as a duplicate). Another cart: it is a
+    permanent conflict once the first is settled; while the first is still to be retried, so is this
+    one, since its cart may yet be the one that wins (it would be wrong to dead-letter it then).
+    """
+    if draft.message.cart_id == first.message.cart_id:
+        status = Status.DUPLICATE if decided.succeeded else decided.status
+        return _outcome(draft, status, error=decided.error)
+    if decided.status is Status.TRANSIENT:
+        waiting = TransientError(f"order {draft.order_id} appears earlier in the batch, with another cartId, unsettled")
+        return _outcome(draft, Status.TRANSIENT, error=waiting)
+    conflict = OrderConflict(f"order {draft.order_id} appears earlier in the batch with another cartId")
+    return _outcome(draft, Status.PERMANENT, error=conflict)
 
 
 def settle(outcomes: Sequence[Outcome], dead_letters: DeadLetterSink | None) -> list[str]:

@@ -97,12 +97,6 @@ def test_thousand_messages_under_mixed_faults_and_crashes(rig, capfd):
     print(f"\nmixed faults: {verdict}, {report}, injected {dict(injected)}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: batch._parse dead-letters the later of two records with one orderId and different carts as "
-    "OrderConflict at once, even when the first then fails transiently; the later message's cart can still "
-    "win on a redelivery, leaving in the DLQ a message whose order exists with its own cart (found by make soak)",
-)
 def test_a_record_is_dead_lettered_as_a_conflict_only_when_its_order_exists_with_another_cart(rig):
     # Given one order id in two messages with different carts, the first cart failing for now
     tenant = new_tenant("conflict")

@@ -358,3 +358,18 @@ def test_when_the_store_read_fails_even_a_missing_cart_waits_for_a_retry():
     # Then it is transient, not dead-lettered
     assert report.outcomes[0].status is Status.TRANSIENT
     assert isinstance(report.outcomes[0].error, StoreUnavailable)
+
+
+def test_a_later_record_with_another_cart_waits_while_the_first_is_unsettled():
+    # Given one order id in two records with different carts, the first cart unavailable for now
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.fail(tenant, "c1", CartUnavailable("503"))
+    carts.add(cart(tenant, "c2"))
+    first = message(tenant, "c1")
+
+    # When the batch is processed
+    report = processor(carts, store).process([rec(first, "m1"), rec({**first, "cartId": "c2"}, "m2")], plenty)
+
+    # Then neither is decided: both come back, and nothing is dead-lettered or written
+    assert [o.status for o in report.outcomes] == [Status.TRANSIENT, Status.TRANSIENT]
+    assert store.orders == {}
