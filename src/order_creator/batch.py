@@ -88,6 +88,7 @@ class Outcome:
     tenant_id: str | None = None
     order_number: str | None = None
     total: str | None = None
+    stored_cart_id: str | None = None  # the cart of the order as stored, when this record found or wrote it
     error: OrderCreatorError | None = None
 
     @property
@@ -423,15 +424,15 @@ def _outcome(draft: _Draft, status: Status, **fields: object) -> Outcome:
 
 
 def _created(draft: _Draft, order: Order) -> Outcome:
-    return _outcome(draft, Status.CREATED, order_number=order.order_number, total=f"{order.total} {order.currency}")
+    total = f"{order.total} {order.currency}"
+    return _outcome(draft, Status.CREATED, order_number=order.order_number, total=total, stored_cart_id=order.cart_id)
 
 
 def _existing(draft: _Draft, stored_cart_id: str) -> Outcome:
     if stored_cart_id == draft.message.cart_id:
-        return _outcome(draft, Status.DUPLICATE)
-    return _outcome(
-        draft, Status.PERMANENT, error=OrderConflict(f"order {draft.order_id} already exists for another cart")
-    )
+        return _outcome(draft, Status.DUPLICATE, stored_cart_id=stored_cart_id)
+    conflict = OrderConflict(f"order {draft.order_id} already exists for another cart")
+    return _outcome(draft, Status.PERMANENT, error=conflict, stored_cart_id=stored_cart_id)
 
 
 def _failure(draft: _Draft, error: OrderCreatorError) -> Outcome:
@@ -440,12 +441,16 @@ def _failure(draft: _Draft, error: OrderCreatorError) -> Outcome:
 
 
 def _follow(draft: _Draft, first: _Draft, decided: Outcome) -> Outcome:
-    """A later record with an order id already in the batch: the first record decides.
+    """A later record with an order id already in the batch: the stored order, else the first record, decides.
 
-    Same cart: it ends as the first did (a success counts as a duplicate). Another cart: it is a
+    When the first record found or wrote the order, the stored cart decides (same cart: a duplicate;
+    another: a conflict). Otherwise, same cart as the first: it ends as the first did. Another cart: it is a
     permanent conflict once the first is settled; while the first is still to be retried, so is this
     one, since its cart may yet be the one that wins (it would be wrong to dead-letter it then).
     """
+    if decided.stored_cart_id is not None:
+        # The order is stored: its cart decides, whatever the first record of the batch asked for.
+        return _existing(draft, decided.stored_cart_id)
     if draft.message.cart_id == first.message.cart_id:
         status = Status.DUPLICATE if decided.succeeded else decided.status
         return _outcome(draft, status, error=decided.error)

@@ -120,12 +120,6 @@ def test_a_record_is_dead_lettered_as_a_conflict_only_when_its_order_exists_with
     assert [(d.source_message_id, d.error_type) for d in dead] == [(batch[0]["messageId"], "OrderConflict")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: batch decides a later record with the same orderId and another cart than the batch's first by "
-    "the first's outcome; when the order already exists with the later record's cart, the first is an "
-    "OrderConflict and the later one is dead-lettered as OrderConflict too, instead of a duplicate (make soak)",
-)
 def test_a_repeat_of_a_stored_order_after_a_conflicting_record_in_its_batch_is_a_duplicate(rig):
     # Given an order stored for cart X
     tenant = new_tenant("conflict")

@@ -373,3 +373,18 @@ def test_a_later_record_with_another_cart_waits_while_the_first_is_unsettled():
     # Then neither is decided: both come back, and nothing is dead-lettered or written
     assert [o.status for o in report.outcomes] == [Status.TRANSIENT, Status.TRANSIENT]
     assert store.orders == {}
+
+
+def test_a_repeat_of_a_stored_order_after_a_conflicting_record_is_a_duplicate():
+    # Given an order stored for cart c1
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+    carts.add(cart(tenant, "c2"))
+    original = message(tenant, "c1")
+    processor(carts, store).process([rec(original, "m1")], plenty)
+
+    # When a batch holds a record of that order id for cart c2, then a repeat of the original
+    report = processor(carts, store).process([rec({**original, "cartId": "c2"}, "m2"), rec(original, "m1")], plenty)
+
+    # Then the stored cart decides: the c2 record is a conflict, the repeat a duplicate
+    assert [o.status for o in report.outcomes] == [Status.PERMANENT, Status.DUPLICATE]
