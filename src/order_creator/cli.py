@@ -6,6 +6,7 @@
     order-creator orders list --tenant T     a tenant's orders, paginated
     order-creator dlq inspect | redrive      the dead-letter queue
     order-creator table create               a development table with the contract's schema
+    order-creator events show | replay       order events: what reached a queue target; replay from the table
 
 Every subcommand takes --endpoint-url and honours the standard AWS variables. A user mistake (a missing
 table, a wrong queue URL, an unreadable file, a bad argument) is one line on stderr and a non-zero exit.
@@ -139,6 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     create = table.add_parser("create", parents=[common], help="create a table with the contract's schema")
     create.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")
     create.set_defaults(command=_table_create)
+
+    events = commands.add_parser("events", help="order events (OrderCreated)").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    show = events.add_parser("show", parents=[common], help="the events waiting in a rule's queue target")
+    show.add_argument("--queue-url", required=True, help="the queue a rule on the bus delivers to")
+    show.add_argument("--max", type=_bounded_int(1, 10**6), help="at most N events")
+    show.add_argument("--json", action="store_true", help="one event detail per line")
+    show.set_defaults(command=_events, action="show")
+    replay = events.add_parser("replay", parents=[common], help="publish a tenant's events again, from the table")
+    replay.add_argument("--tenant", required=True)
+    replay.add_argument("--from", dest="created_from", metavar="DATE", type=_moment, required=True, help="as orders list")
+    replay.add_argument("--to", dest="created_to", metavar="DATE", type=_moment, help="as --from; inclusive")
+    replay.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME"), help="default: $EVENT_BUS_NAME")
+    replay.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")
+    replay.set_defaults(command=_events, action="replay")
     return parser
 
 
@@ -288,6 +305,12 @@ def _table_create(args: argparse.Namespace) -> int:
     create_table(clients.dynamodb(), _table_of(args))
     _err(f"created table {args.table} (OrdersByDateIndex, OrderByIdIndex)")
     return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    from order_creator.event_operations import command
+
+    return command(args)
 
 
 # helpers --------------------------------------------------------------------------------------------

@@ -40,3 +40,19 @@ def sqs(endpoint_url: str | None = None) -> SQSClient:
     import boto3
 
     return boto3.session.Session().client("sqs", endpoint_url=endpoint_url, config=_config())
+
+
+@cache
+def events(endpoint_url: str | None = None) -> Any:
+    """The EventBridge client (order events, contract §7)."""
+    import boto3
+
+    return boto3.session.Session().client("events", endpoint_url=endpoint_url, config=_config())
+
+
+@cache
+def dynamodb_streams(endpoint_url: str | None = None) -> Any:
+    """The DynamoDB Streams client (the local stream worker)."""
+    import boto3
+
+    return boto3.session.Session().client("dynamodbstreams", endpoint_url=endpoint_url, config=_config())

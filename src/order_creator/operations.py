@@ -31,9 +31,13 @@ class OperationError(Exception):
 # table ----------------------------------------------------------------------------------------------
 
 
-def create_table(dynamodb: DynamoDBClient, table_name: str) -> None:
-    """Create the orders table with the contract's schema and wait until it is active."""
-    dynamodb.create_table(**table_definition(table_name))
+def create_table(dynamodb: DynamoDBClient, table_name: str, *, stream: bool = False) -> None:
+    """Create the orders table with the contract's schema and wait until it is active; with `stream`, its
+    DynamoDB stream (NEW_IMAGE, what the order-events publisher reads) is on."""
+    definition = table_definition(table_name)
+    if stream:
+        definition["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    dynamodb.create_table(**definition)
     dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 

@@ -36,6 +36,10 @@ CART_TIMEOUT = "cart_timeout"  # no answer within CART_API_TIMEOUT_SECONDS
 CART_SLOW = "cart_slow"  # a late but good answer
 CART_MALFORMED = "cart_malformed_json"  # 200 with a body that is not JSON (per cart, permanent)
 CART_WRONG_TYPE = "cart_wrong_content_type"  # 200 text/html (per cart, permanent)
+EVENTS_500 = "eventbridge_500"  # PutEvents answers 500 InternalException; nothing published
+EVENTS_THROTTLED = "eventbridge_throttled"  # PutEvents answers 400 ThrottlingException; nothing published
+EVENTS_PARTIAL = "eventbridge_partial"  # every second entry refused (InternalFailure), the others published
+EVENTS_FAULTS = (EVENTS_500, EVENTS_THROTTLED, EVENTS_PARTIAL)
 
 DYNAMODB_FAULTS = (THROTTLE, THROTTLING, CONFLICT, DYNAMODB_500, COMMIT_THEN_500)
 CART_FAULTS = (CART_500, CART_429, CART_TIMEOUT, CART_SLOW)
@@ -46,6 +50,8 @@ TRANSACTION_SENT = "transaction_sent"  # TransactWriteItems on the wire, not app
 TRANSACTION_COMMITTED = "transaction_committed"  # applied, the answer never reaches the process
 BEFORE_RESPONSE = "before_response"  # the write succeeded; killed while dead-lettering, before the response
 CRASH_STEPS = (CARTS_FETCHED, TRANSACTION_SENT, TRANSACTION_COMMITTED, BEFORE_RESPONSE)
+# The order-events publisher killed once EventBridge accepted its PutEvents, before its answer (the checkpoint).
+EVENTS_PUBLISHED = "events_published"
 
 
 class Faults:
@@ -93,7 +99,7 @@ class Crash:
     """A SIGKILL for one process, sent by whichever server first sees `step` happen."""
 
     def __init__(self, pid: int, step: str, carts_expected: int = 0) -> None:
-        assert step in CRASH_STEPS, step
+        assert step in (*CRASH_STEPS, EVENTS_PUBLISHED), step
         self.pid = pid
         self.step = step
         self.carts_expected = carts_expected
@@ -131,6 +137,9 @@ class WireProxy:
         self.crash: Crash | None = None
         self.write_delay = 0.0  # seconds every TransactWriteItems waits: a slow DynamoDB
         self.operations: Counter[str] = Counter()
+        # Every PutEvents entry EventBridge (moto) accepted, exactly as the client sent it: moto re-reads
+        # a Detail through float before delivering, so exact amounts are checked here.
+        self.published: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> str:
@@ -164,6 +173,7 @@ class WireProxy:
         self.crash = None
         self.write_delay = 0.0
         self.operations.clear()
+        self.published = []
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
@@ -177,6 +187,9 @@ class WireProxy:
             request.close_connection = True
             return
         kind = self.faults.choose(_applicable(service, operation))
+        if operation == "PutEvents":
+            self._put_events(request, body, kind)
+            return
         if kind is not None and kind != COMMIT_THEN_500:
             _send(request, *_fault_answer(kind, body))
             return
@@ -190,11 +203,45 @@ class WireProxy:
             return
         _send(request, status, answer, headers)
 
+    def _put_events(self, request: BaseHTTPRequestHandler, body: bytes, kind: str | None) -> None:
+        """PutEvents: record what moto accepts; refuse it whole, or every second entry, when a fault says so."""
+        if kind in (EVENTS_500, EVENTS_THROTTLED):
+            _send(request, *_fault_answer(kind, body))
+            return
+        entries = json.loads(body)["Entries"]
+        refused = set(range(1, len(entries), 2)) if kind == EVENTS_PARTIAL else set()
+        if kind == EVENTS_PARTIAL and len(entries) == 1:
+            refused = {0}
+        sent = [e for i, e in enumerate(entries) if i not in refused]
+        results: list[dict[str, Any]] = []
+        if sent:
+            status, answer, headers = self._forward(request, json.dumps({"Entries": sent}).encode())
+            if status != 200:
+                _send(request, status, answer, headers)
+                return
+            results = json.loads(answer)["Entries"]
+            self.published.extend(e for e, r in zip(sent, results, strict=True) if "EventId" in r)
+        accepted = iter(results)
+        merged = [
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "injected by the test proxy"}
+            if i in refused
+            else next(accepted)
+            for i in range(len(entries))
+        ]
+        crash = self.crash
+        if crash is not None and crash.step == EVENTS_PUBLISHED and sent:
+            crash.kill()
+            request.close_connection = True
+            return
+        document = {"FailedEntryCount": sum("ErrorCode" in r for r in merged), "Entries": merged}
+        _send(request, 200, json.dumps(document).encode(), [("Content-Type", "application/x-amz-json-1.1")])
+
     def _forward(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes, list[tuple[str, str]]]:
         # moto's single-threaded server closes every connection, so one connection per request.
         connection = http.client.HTTPConnection(*self.upstream, timeout=60)
         try:
-            headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+            # Content-Length is http.client's to set: PutEvents may forward fewer entries than it received.
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP | {"content-length"}}
             connection.request("POST", request.path, body=body, headers=headers)
             response = connection.getresponse()
             answer = response.read()
@@ -221,6 +268,8 @@ def _applicable(service: str, operation: str) -> tuple[str, ...]:
         return (THROTTLE, THROTTLING, DYNAMODB_500)
     if service == "AmazonSQS" and operation == "SendMessageBatch":
         return (SQS_500,)
+    if service == "AWSEvents" and operation == "PutEvents":
+        return EVENTS_FAULTS
     return ()
 
 
@@ -234,6 +283,10 @@ def _fault_answer(kind: str, request_body: bytes) -> tuple[int, bytes, list[tupl
         status, document = 500, {"__type": f"{dynamodb}InternalServerError"}
     elif kind == SQS_500:
         status, document = 500, {"__type": "com.amazonaws.sqs#InternalError"}
+    elif kind == EVENTS_500:
+        status, document = 500, {"__type": "InternalException"}
+    elif kind == EVENTS_THROTTLED:
+        status, document = 400, {"__type": "ThrottlingException"}
     elif kind == CONFLICT:
         items = json.loads(request_body).get("TransactItems", [])
         reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]

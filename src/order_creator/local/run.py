@@ -4,6 +4,8 @@ It starts the embedded emulator (unless an endpoint is given) and a local Cart A
 file, sets the handler's environment, creates the table and a queue with its dead-letter queue and
 redrive policy, enqueues the messages file, runs the SQS worker (the real handler) until the queue is
 empty, and prints what became of every message, read back from the table and the dead-letter queue.
+The table's stream feeds the real order-events publisher (a stream worker, `local.stream`), and a rule on
+a local event bus delivers each OrderCreated event to a queue: every row shows the events its order got.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from order_creator.event_operations import create_bus_with_queue_target, delivered_events
 from order_creator.models import load_json
 from order_creator.operations import (
     DeadLetterMessage,
@@ -37,7 +40,13 @@ from order_creator.operations import (
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 MAX_RECEIVE_COUNT = 3
 OUTCOMES = ("created", "duplicate", "dead-lettered")
-_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS")
+_ENDPOINT_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+)
 _LOCAL_DEFAULTS = {
     # Dummy credentials and a region: the emulator accepts any, boto3 insists on some.
     "AWS_ACCESS_KEY_ID": "local",
@@ -74,11 +83,13 @@ class ResultRow:
     outcome: str  # one of OUTCOMES, or "unaccounted"
     detail: str
     expect: str | None
+    events: int = 0  # OrderCreated events this message's outcome produced (at the bus's queue target)
 
     @property
     def as_expected(self) -> bool:
-        """Ended in a final place, and the one the messages file expected."""
-        return self.outcome in OUTCOMES and (self.expect is None or self.expect == self.outcome)
+        """Ended in a final place, the one the messages file expected, with one event exactly when created."""
+        ended = self.outcome in OUTCOMES and (self.expect is None or self.expect == self.outcome)
+        return ended and self.events == (1 if self.outcome == "created" else 0)
 
 
 def load_messages(path: str | Path) -> list[LocalMessage]:
@@ -161,13 +172,16 @@ def _run(
     # Long enough for the handler's Cart API budget (it starts nothing with less), short enough that
     # a retried message comes back within seconds.
     visibility = max(5, math.ceil(settings.cart_worst_case_seconds + 1 + DELETE_MARGIN_SECONDS + 1))
-    create_table(dynamodb, settings.table_name)
+    create_table(dynamodb, settings.table_name, stream=True)
     queue_url, dlq_url = create_queue_with_dlq(
         sqs, f"orders-local-{run_id}", visibility_timeout=visibility, max_receive_count=MAX_RECEIVE_COUNT
     )
     os.environ["DEAD_LETTER_QUEUE_URL"] = dlq_url
-    _say(err, f"created table {settings.table_name}, queue {queue_url}")
+    bus, target_url = create_bus_with_queue_target(clients.events(), sqs, f"orders-local-{run_id}")
+    os.environ["EVENT_BUS_NAME"] = bus
+    _say(err, f"created table {settings.table_name} (stream: NEW_IMAGE), queue {queue_url}")
     _say(err, f"  and its dead-letter queue {dlq_url}")
+    _say(err, f"  event bus {bus}, whose rule delivers OrderCreated events to {target_url}")
     _say(
         err,
         f"  (visibility timeout {visibility} s; the redrive policy moves a message after {MAX_RECEIVE_COUNT} receives)",
@@ -190,16 +204,53 @@ def _run(
     else:
         _say(err, f"queue empty after {time.monotonic() - started:.1f} s")
 
+    stream = _publish_events(dynamodb, settings.table_name, err)
     dead = {letter.source_message_id: letter for letter in inspect_dead_letters(sqs, dlq_url)}
     dao = OrderDAO(settings.table_name, dynamodb)
     rows = [_row(mid, m, dead.get(mid), dao) for mid, m in zip(message_ids, messages, strict=True)]
+    delivered = delivered_events(sqs, target_url)
+    rows, strays = with_events(rows, delivered)
     print(_table(rows), file=out)
     counts = {o: sum(r.outcome == o for r in rows) for o in (*OUTCOMES, "unaccounted")}
     unexpected = [r for r in rows if not r.as_expected]
     summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     verdict = "every message ended where expected" if not unexpected else f"{len(unexpected)} not as expected"
     print(f"\n{len(rows)} messages: {summary}; {verdict}", file=out)
-    return 0 if not unexpected else 1
+    events_ok = not strays and not stream.errors
+    print(
+        f"{len(delivered)} OrderCreated events at {target_url.rsplit('/', 1)[-1]}: one per created order, "
+        f"none for a duplicate or a dead letter{'' if not strays else f'; {strays} for no order of this run'}"
+        + (f"; publisher errors: {'; '.join(stream.errors)}" if stream.errors else ""),
+        file=out,
+    )
+    return 0 if not unexpected and events_ok else 1
+
+
+def _publish_events(dynamodb: Any, table_name: str, err: IO[str]) -> Any:
+    """Run the stream worker (the real order-events publisher) until the table's stream is read to its end."""
+    from order_creator import clients, events
+    from order_creator.local.stream import StreamWorker
+
+    worker = StreamWorker.for_table(dynamodb, clients.dynamodb_streams(), table_name, events.lambda_handler)
+    totals = worker.drain(idle_polls=2, timeout=30)
+    _say(
+        err,
+        f"stream read: {totals.records_read} records, {totals.records_delivered} order INSERTs published "
+        f"in {totals.batches} publisher invocation(s)",
+    )
+    return totals
+
+
+def with_events(rows: list[ResultRow], delivered: list[Any]) -> tuple[list[ResultRow], int]:
+    """Each row with the events its message produced: a created row gets its order's events; a duplicate or
+    a dead letter none of its own. Returns the rows and how many events matched no created order."""
+    from collections import Counter
+    from dataclasses import replace
+
+    per_order = Counter(event.order_id for event in delivered)
+    created = {row.order_id for row in rows if row.outcome == "created"}
+    strays = sum(n for order_id, n in per_order.items() if order_id not in created)
+    return [replace(r, events=per_order[r.order_id] if r.outcome == "created" else 0) for r in rows], strays
 
 
 def _row(message_id: str, message: LocalMessage, letter: DeadLetterMessage | None, dao: Any) -> ResultRow:
@@ -226,8 +277,13 @@ def _table(rows: list[ResultRow]) -> str:
             text += f"  <- expected {row.expect or 'a final outcome'}"
         return text
 
-    headers = ("MESSAGE", "ORDER ID", "TENANT", "ORDER NUMBER", "TOTAL", "OUTCOME")
-    cells = [(r.message_id[:8], r.order_id, r.tenant_id, r.order_number, r.total, outcome(r)) for r in rows]
+    def event(row: ResultRow) -> str:
+        return "none" if not row.events else "OrderCreated" + (f" x{row.events}" if row.events > 1 else "")
+
+    headers = ("MESSAGE", "ORDER ID", "TENANT", "ORDER NUMBER", "TOTAL", "EVENT", "OUTCOME")
+    cells = [
+        (r.message_id[:8], r.order_id, r.tenant_id, r.order_number, r.total, event(r), outcome(r)) for r in rows
+    ]
     return render_table(headers, cells)
 
 
@@ -265,7 +321,7 @@ def _environment(endpoint: str, *, table_name: str, cart_api_url: str) -> Iterat
     values = {**_LOCAL_DEFAULTS, **{k: v for k, v in os.environ.items() if k in _LOCAL_DEFAULTS}}
     values.update(dict.fromkeys(_ENDPOINT_VARIABLES, endpoint))
     values.update(DYNAMODB_TABLE_NAME=table_name, CART_LAMBDA_API_URL=cart_api_url)
-    names = [*values, "DEAD_LETTER_QUEUE_URL"]
+    names = [*values, "DEAD_LETTER_QUEUE_URL", "EVENT_BUS_NAME"]
     saved = {name: os.environ.get(name) for name in names}
     os.environ.update(values)
     try:
@@ -282,11 +338,13 @@ def _logs_to_stderr() -> None:
     """The handler's Powertools logger writes to stdout (as in Lambda); here stdout is the table's."""
     import logging
 
+    from order_creator.events import logger as events_logger
     from order_creator.handler import logger
 
-    handler = logger.registered_handler
-    if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
+    for each in (logger, events_logger):
+        handler = each.registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
 
 
 def _say(err: IO[str], line: str) -> None:
