@@ -151,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(command=_events, action="show")
     replay = events.add_parser("replay", parents=[common], help="publish a tenant's events again, from the table")
     replay.add_argument("--tenant", required=True)
-    replay.add_argument("--from", dest="created_from", metavar="DATE", type=_moment, required=True, help="as orders list")
+    replay.add_argument(
+        "--from", dest="created_from", metavar="DATE", type=_moment, required=True, help="as orders list"
+    )
     replay.add_argument("--to", dest="created_to", metavar="DATE", type=_moment, help="as --from; inclusive")
     replay.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME"), help="default: $EVENT_BUS_NAME")
     replay.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")

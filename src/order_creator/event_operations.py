@@ -129,7 +129,8 @@ def replay(
                 progress(event)
         pending.clear()
 
-    for event in _events_of(dao, tenant_id, created_from, created_to, page_size, report):
+    orders = dao.list_orders(tenant_id, created_from=created_from, created_to=created_to, page_size=page_size)
+    for event in _events_of(orders, report):
         pending.append(event)
         if len(pending) == 10:
             flush()
@@ -138,25 +139,19 @@ def replay(
     return report
 
 
-def _events_of(
-    dao: Any,
-    tenant_id: str,
-    created_from: date | datetime | None,
-    created_to: date | datetime | None,
-    page_size: int,
-    report: ReplayReport,
-) -> Iterator[OrderEvent]:
+def _events_of(orders: Iterator[tuple[dict[str, Any], Any]], report: ReplayReport) -> Iterator[OrderEvent]:
     from order_creator.events import logger
 
-    orders = dao.list_orders(tenant_id, created_from=created_from, created_to=created_to, page_size=page_size)
     for order, _ in orders:
         report.orders += 1
         try:
             yield event_from_item(order)
         except MalformedOrder as error:
             report.skipped += 1
-            logger.error("malformed order item; not replayed", extra={"order_id": str(order.get("id", ""))[:64],
-                                                                       "reason": str(error)})
+            logger.error(
+                "malformed order item; not replayed",
+                extra={"order_id": str(order.get("id", ""))[:64], "reason": str(error)},
+            )
 
 
 # the `order-creator events` command -------------------------------------------------------------------
@@ -177,8 +172,13 @@ def command(args: Any) -> int:
                 print(exact_json(event.detail))
         else:
             rows = [
-                (e.time, e.order_id, str(e.detail.get("tenantId", "")), str(e.detail.get("orderNumber", "")),
-                 f"{e.detail.get('total', '')} {e.detail.get('currency', '')}".strip())
+                (
+                    e.time,
+                    e.order_id,
+                    str(e.detail.get("tenantId", "")),
+                    str(e.detail.get("orderNumber", "")),
+                    f"{e.detail.get('total', '')} {e.detail.get('currency', '')}".strip(),
+                )
                 for e in found
             ]
             print(render_table(("TIME", "ORDER ID", "TENANT", "ORDER NUMBER", "TOTAL"), rows))

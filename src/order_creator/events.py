@@ -102,7 +102,9 @@ def event_from_record(record: Mapping[str, Any]) -> OrderEvent | None:
     if record.get("eventName") != "INSERT":
         return None
     stream = record.get("dynamodb")
-    image = stream.get("NewImage") if isinstance(stream, dict) else None
+    if not isinstance(stream, dict):
+        return None
+    image = stream.get("NewImage")
     if not isinstance(image, dict) or _typed(image, "entityType", "S") != "ORDER":
         return None
     order: dict[str, Any] = {}
@@ -285,8 +287,10 @@ def _order_events(records: Sequence[Any]) -> Iterator[OrderEvent]:
 
 def _ids(record: Mapping[str, Any]) -> dict[str, str]:
     """The keys of a record (ids only: never an attribute's value beyond the table's keys)."""
-    stream = record.get("dynamodb") if isinstance(record.get("dynamodb"), dict) else {}
-    keys = stream.get("Keys") if isinstance(stream.get("Keys"), dict) else {}
+    stream = record.get("dynamodb")
+    stream = stream if isinstance(stream, dict) else {}
+    keys = stream.get("Keys")
+    keys = keys if isinstance(keys, dict) else {}
     ids = {"sequence_number": str(stream.get("SequenceNumber", ""))[:64]}
     for name in ("PK", "SK"):
         value = _typed(keys, name, "S")

@@ -88,9 +88,11 @@ def test_local_runs_the_examples_end_to_end_and_prints_every_outcome():
     for row, entry in zip(rows, entries, strict=True):
         assert re.search(rf"\s{entry['expect']}\b", row), (row, entry["expect"])
         body = entry["body"]
+        # the event column: one OrderCreated event for a created order, none for a duplicate or a dead letter
+        assert re.search(r"\sOrderCreated\s" if entry["expect"] == "created" else r"\snone\s", row), row
         if entry["expect"] == "created":
             # the order number, and the total of the cart exactly, as the Cart API gave it
-            _, order_id, tenant, number, total, _ = re.split(r"\s{2,}", row)
+            _, order_id, tenant, number, total, _, _ = re.split(r"\s{2,}", row)
             expected = carts[(body["tenantId"], body["cartId"])]
             assert (order_id, tenant) == (body["orderId"], body["tenantId"])
             assert re.fullmatch(r"ORD-\d{8}-\d{5}", number)
@@ -99,6 +101,9 @@ def test_local_runs_the_examples_end_to_end_and_prints_every_outcome():
         if entry["expect"] == "dead-lettered":
             assert re.search(r"dead-lettered \((InvalidMessage|CartNotFound): ", row), row
     assert "every message ended where expected" in result.stdout
+    created = sum(entry["expect"] == "created" for entry in entries)
+    assert f"{created} OrderCreated events at " in result.stdout
+    assert "one per created order, none for a duplicate or a dead letter" in result.stdout
     assert "queue empty" in result.stderr
 
 

@@ -86,10 +86,19 @@ class ResultRow:
     events: int = 0  # OrderCreated events this message's outcome produced (at the bus's queue target)
 
     @property
+    def ended_as_expected(self) -> bool:
+        """Ended in a final place, and the one the messages file expected."""
+        return self.outcome in OUTCOMES and (self.expect is None or self.expect == self.outcome)
+
+    @property
+    def events_as_expected(self) -> bool:
+        """One event for a created order; none for a duplicate or a dead letter."""
+        return self.events == (1 if self.outcome == "created" else 0)
+
+    @property
     def as_expected(self) -> bool:
-        """Ended in a final place, the one the messages file expected, with one event exactly when created."""
-        ended = self.outcome in OUTCOMES and (self.expect is None or self.expect == self.outcome)
-        return ended and self.events == (1 if self.outcome == "created" else 0)
+        """Ended where expected, with its events."""
+        return self.ended_as_expected and self.events_as_expected
 
 
 def load_messages(path: str | Path) -> list[LocalMessage]:
@@ -217,9 +226,13 @@ def _run(
     verdict = "every message ended where expected" if not unexpected else f"{len(unexpected)} not as expected"
     print(f"\n{len(rows)} messages: {summary}; {verdict}", file=out)
     events_ok = not strays and not stream.errors
+    if all(r.events_as_expected for r in rows):
+        meaning = "one per created order, none for a duplicate or a dead letter"
+    else:
+        meaning = "NOT one per created order (see EVENT)"
     print(
-        f"{len(delivered)} OrderCreated events at {target_url.rsplit('/', 1)[-1]}: one per created order, "
-        f"none for a duplicate or a dead letter{'' if not strays else f'; {strays} for no order of this run'}"
+        f"{len(delivered)} OrderCreated events at {target_url.rsplit('/', 1)[-1]}: {meaning}"
+        + (f"; {strays} for no order of this run" if strays else "")
         + (f"; publisher errors: {'; '.join(stream.errors)}" if stream.errors else ""),
         file=out,
     )
@@ -273,17 +286,17 @@ def _table(rows: list[ResultRow]) -> str:
         text = f"{row.outcome} ({row.detail})" if row.detail else row.outcome
         if len(text) > 100:
             text = text[:97] + "..."
-        if not row.as_expected:
+        if not row.ended_as_expected:
             text += f"  <- expected {row.expect or 'a final outcome'}"
+        elif not row.events_as_expected:
+            text += "  <- expected one event" if row.outcome == "created" else "  <- expected no event"
         return text
 
     def event(row: ResultRow) -> str:
         return "none" if not row.events else "OrderCreated" + (f" x{row.events}" if row.events > 1 else "")
 
     headers = ("MESSAGE", "ORDER ID", "TENANT", "ORDER NUMBER", "TOTAL", "EVENT", "OUTCOME")
-    cells = [
-        (r.message_id[:8], r.order_id, r.tenant_id, r.order_number, r.total, event(r), outcome(r)) for r in rows
-    ]
+    cells = [(r.message_id[:8], r.order_id, r.tenant_id, r.order_number, r.total, event(r), outcome(r)) for r in rows]
     return render_table(headers, cells)
 
 
