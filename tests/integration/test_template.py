@@ -57,8 +57,12 @@ class Stack:
         self.attributes: dict[tuple[str, str], Any] = {}
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
-        """The resources of one CloudFormation type, by logical id."""
-        return {name: r for name, r in self.template["Resources"].items() if r["Type"] == kind}
+        """The resources of one CloudFormation type that these parameters create, by logical id."""
+        return {
+            name: r
+            for name, r in self.template["Resources"].items()
+            if r["Type"] == kind and ("Condition" not in r or self.condition(r["Condition"]))
+        }
 
     def properties(self, logical_id: str) -> dict[str, Any]:
         """A resource's properties, resolved."""
@@ -163,11 +167,13 @@ def _create_table(stack: Stack, dynamodb: Any, name: str) -> None:
         "KMSMasterKeyId": sse["KMSMasterKeyId"],
     }
     recovery = properties.pop("PointInTimeRecoverySpecification")
+    arguments["StreamSpecification"] = {"StreamEnabled": True, **properties.pop("StreamSpecification")}
     assert not properties, f"table properties this test does not create: {sorted(properties)}"
     table = dynamodb.create_table(**arguments)["TableDescription"]
     dynamodb.update_continuous_backups(TableName=table["TableName"], PointInTimeRecoverySpecification=recovery)
     stack.refs[name] = table["TableName"]
     stack.attributes[(name, "Arn")] = table["TableArn"]
+    stack.attributes[(name, "StreamArn")] = table["LatestStreamArn"]
 
 
 def _create_queues(stack: Stack, sqs: Any) -> None:
@@ -186,6 +192,16 @@ def _create_queues(stack: Stack, sqs: Any) -> None:
         stack.attributes[(name, "QueueName")] = queue_name
 
 
+def orders_function(stack: Stack) -> str:
+    """The orders function: the one whose image runs its default command (the image's CMD)."""
+    (name,) = [
+        name
+        for name, r in stack.resources("AWS::Lambda::Function").items()
+        if "Command" not in r["Properties"].get("ImageConfig", {})
+    ]
+    return name
+
+
 @pytest.fixture(scope="module")
 def deployed(moto_url: str, dynamodb: Any, sqs: Any) -> Stack:
     """The template's keys, table and queues, created in the moto server with the default parameters."""
@@ -201,8 +217,7 @@ def deployed(moto_url: str, dynamodb: Any, sqs: Any) -> Stack:
 def function_env(deployed: Stack, lambda_env: dict[str, str], httpserver: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The function's environment exactly as the template sets it, with the local Cart API as CartApiUrl."""
     deployed.parameters["CartApiUrl"] = httpserver.url_for("/v1.0")
-    (function,) = deployed.resources("AWS::Lambda::Function")
-    variables = deployed.property(function, "Environment")["Variables"]
+    variables = deployed.property(orders_function(deployed), "Environment")["Variables"]
     for name, value in variables.items():
         monkeypatch.setenv(name, str(value))
     return variables
@@ -301,8 +316,12 @@ def test_the_handler_writes_orders_the_template_indexes_find(deployed, function_
 def test_the_queue_redrives_after_five_receives_and_outlasts_six_function_timeouts(deployed, sqs):
     # Given the orders queue as created from the template, and the function and event source that read it
     attributes = sqs.get_queue_attributes(QueueUrl=deployed.refs["OrdersQueue"], AttributeNames=["All"])["Attributes"]
-    (function,) = deployed.resources("AWS::Lambda::Function")
-    (mapping,) = deployed.resources("AWS::Lambda::EventSourceMapping")
+    function = orders_function(deployed)
+    (mapping,) = [
+        name
+        for name, r in deployed.resources("AWS::Lambda::EventSourceMapping").items()
+        if r["Properties"]["FunctionName"] == {"Ref": function}
+    ]
     wanted = ("EventSourceArn", "BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes", "ScalingConfig")
     events = {name: deployed.property(mapping, name) for name in wanted}
 
@@ -347,3 +366,172 @@ def test_every_checkov_suppression_says_why():
     # Then each one has a reason
     assert skips
     assert all(len(skip.get("comment", "")) > 20 for skip in skips), skips
+
+
+# order events (contract §7) ---------------------------------------------------------------------------
+
+
+def _events_function(stack: Stack) -> str:
+    (name,) = [
+        name
+        for name, r in stack.resources("AWS::Lambda::Function").items()
+        if r["Properties"].get("ImageConfig", {}).get("Command") == ["order_creator.events.lambda_handler"]
+    ]
+    return name
+
+
+def _events_mapping(stack: Stack) -> dict[str, Any]:
+    function = _events_function(stack)
+    (mapping,) = [
+        r
+        for r in stack.resources("AWS::Lambda::EventSourceMapping").values()
+        if r["Properties"]["FunctionName"] == {"Ref": function}
+    ]
+    return dict(stack.resolve({k: v for k, v in mapping["Properties"].items() if k != "FunctionName"}))
+
+
+def _view(deployed: Stack) -> Stack:
+    """The deployed stack, with what the test did not create resolving to placeholders."""
+    view = Stack(deployed.template, placeholders=True)
+    view.refs.update(deployed.refs)
+    view.attributes.update(deployed.attributes)
+    return view
+
+
+def test_the_publisher_reads_the_tables_stream_and_publishes_to_the_templates_bus(
+    deployed, function_env, httpserver, dynamodb, sqs, moto_url, monkeypatch
+):
+    from order_creator import clients, events
+    from order_creator.event_operations import delivered_events
+    from order_creator.local.stream import StreamWorker
+
+    # Given the template's bus (with a consumer's rule to a queue) and the publisher's environment from the template
+    events_client = boto3.client("events", endpoint_url=moto_url)
+    (bus,) = deployed.resources("AWS::Events::EventBus")
+    bus_name = deployed.properties(bus)["Name"]
+    events_client.create_event_bus(Name=bus_name)
+    deployed.refs[bus] = bus_name
+    target = sqs.create_queue(QueueName=f"consumer-{new_tenant()}")["QueueUrl"]
+    target_arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events_client.put_rule(Name="consumer", EventBusName=bus_name, EventPattern='{"detail-type": ["OrderCreated"]}')
+    events_client.put_targets(Rule="consumer", EventBusName=bus_name, Targets=[{"Id": "q", "Arn": target_arn}])
+    publisher_env = deployed.property(_events_function(deployed), "Environment")["Variables"]
+    assert set(publisher_env) == {"EVENT_BUS_NAME", "LOG_LEVEL", "POWERTOOLS_SERVICE_NAME"}
+    for name, value in publisher_env.items():
+        monkeypatch.setenv(name, str(value))
+    events._publisher.cache_clear()
+    clients.events.cache_clear()
+
+    # When the orders handler creates two orders and the publisher reads the table's stream
+    tenant = new_tenant()
+    for cart_id in ("cart-a", "cart-b"):
+        serve_cart(httpserver, cart(tenant, cart_id))
+    assert invoke(*(record(message(tenant, c)) for c in ("cart-a", "cart-b"))) == []
+    worker = StreamWorker.for_table(
+        dynamodb, clients.dynamodb_streams(), deployed.refs["OrdersTable"], events.lambda_handler
+    )
+    worker.drain(idle_polls=1, timeout=30)
+    events._publisher.cache_clear()
+
+    # Then the consumer's queue got one OrderCreated event per order
+    stored = sorted(o["id"] for o in orders_of(dynamodb, deployed.refs["OrdersTable"], tenant))
+    delivered = [e.order_id for e in delivered_events(sqs, target) if e.detail.get("tenantId") == tenant]
+    assert sorted(delivered) == stored
+
+
+def test_the_stream_filter_lets_only_order_inserts_invoke_the_publisher(deployed, function_env, httpserver, dynamodb):
+    # Given the records of the template's table stream after orders were created (counters' records too)
+    tenant = new_tenant()
+    serve_cart(httpserver, cart(tenant, "cart-f"))
+    assert invoke(record(message(tenant, "cart-f"))) == []
+    streams = boto3.client("dynamodbstreams")
+    arn = deployed.attributes[("OrdersTable", "StreamArn")]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    modify = {**records[-1], "eventName": "MODIFY"}
+
+    # When the event source mapping's filter pattern is tested on each (Lambda filters use EventBridge's pattern
+    # syntax; moto implements no TestEventPattern call, so its rule matcher is used directly)
+    from moto.events.models import EventPattern
+
+    (pattern,) = [f["Pattern"] for f in _events_mapping(_view(deployed))["FilterCriteria"]["Filters"]]
+    matcher = EventPattern.load(pattern)
+
+    def passes(stream_record: dict[str, Any]) -> bool:
+        dynamodb = {k: v for k, v in stream_record["dynamodb"].items() if k != "ApproximateCreationDateTime"}
+        return bool(matcher.matches_event({**stream_record, "dynamodb": dynamodb}))
+
+    # Then exactly the order INSERTs pass: not the counters', not a MODIFY
+    from order_creator.local.stream import is_order_insert
+
+    assert [passes(r) for r in records] == [is_order_insert(r) for r in records]
+    assert sum(passes(r) for r in records) >= 1
+    assert any(not passes(r) for r in records)
+    assert not passes(modify)
+
+
+def test_the_publisher_retries_from_the_first_failure_and_ends_on_an_encrypted_alarmed_queue(deployed):
+    # Given the publisher's event source mapping as the template declares it
+    deployed = _view(deployed)
+    mapping = _events_mapping(deployed)
+    function = _events_function(deployed)
+
+    # Then it reads the table's stream, reports partial failures, bisects, retries a bounded number of times and
+    # then describes the batch on the failure queue, which is encrypted and alarmed on its depth
+    assert mapping["EventSourceArn"] == deployed.attributes[("OrdersTable", "StreamArn")]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 1 <= int(mapping["MaximumRetryAttempts"]) <= 10
+    assert int(mapping["BatchSize"]) == 100
+    failure_queue = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+    (queue,) = [n for n in deployed.resources("AWS::SQS::Queue") if deployed.attributes[(n, "Arn")] == failure_queue]
+    assert deployed.properties(queue)["KmsMasterKeyId"]
+    dimension = [{"Name": "QueueName", "Value": deployed.attributes[(queue, "QueueName")]}]
+    alarmed = [
+        deployed.properties(a)
+        for a in deployed.resources("AWS::CloudWatch::Alarm")
+        if deployed.properties(a).get("Dimensions") == dimension
+    ]
+    assert [a["MetricName"] for a in alarmed] == ["ApproximateNumberOfMessagesVisible"]
+    assert deployed.properties(function)["ImageConfig"] == {"Command": ["order_creator.events.lambda_handler"]}
+
+    # And its role may publish to the bus and read the stream, and nothing else on the table or any other bus
+    role = deployed.template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [s for p in deployed.properties(role)["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    actions = {
+        a: s["Resource"] for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert actions["events:PutEvents"] == "<OrderEventBus.Arn>"
+    assert actions["dynamodb:GetRecords"] == deployed.attributes[("OrdersTable", "StreamArn")]
+    assert not {a for a in actions if a.startswith("dynamodb:")} - {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    }
+    assert not any("*" in a for a in actions)
+
+
+def test_the_webhook_exists_only_with_a_url_and_retries_into_a_dead_letter_queue():
+    # Given the template with and without a WebhookUrl
+    template = transformed_template()
+    without = Stack(template, placeholders=True)
+    with_url = Stack(template, placeholders=True, WebhookUrl="https://hooks.example.com/orders")
+
+    # Then without one there is no webhook at all; with one, a rule sends OrderCreated events to an API
+    # destination with a retry policy and an encrypted dead-letter queue
+    assert not without.resources("AWS::Events::ApiDestination")
+    assert not without.resources("AWS::Events::Connection")
+    (destination,) = with_url.resources("AWS::Events::ApiDestination")
+    assert with_url.properties(destination)["InvocationEndpoint"] == "https://hooks.example.com/orders"
+    rules = with_url.resources("AWS::Events::Rule")
+    (rule,) = [n for n in rules if with_url.properties(n)["Targets"][0]["Arn"] == f"<{destination}.Arn>"]
+    properties = with_url.properties(rule)
+    assert properties["EventPattern"] == {"source": ["order-creator"], "detail-type": ["OrderCreated"]}
+    (target,) = properties["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    dead_letters = target["DeadLetterConfig"]["Arn"].strip("<>").removesuffix(".Arn")
+    assert with_url.properties(dead_letters)["KmsMasterKeyId"]
+    (archive,) = with_url.resources("AWS::Events::Archive")
+    assert with_url.properties(archive)["SourceArn"] == "<OrderEventBus.Arn>"
