@@ -1,7 +1,7 @@
 """The real handler on one SQS event in a child process, so that a test can SIGKILL it mid-batch.
 
-Child: `python -m tests.reliability.child EVENT.json RESPONSE.json` runs `lambda_handler` on the event
-and writes its response. Parent: `run_in_child` starts it, arms a `Crash` on the servers it talks to,
+Child: `python -m tests.reliability.child EVENT.json RESPONSE.json [HANDLER]` runs `lambda_handler` (or the
+handler named, e.g. `order_creator.events.lambda_handler`) on the event and writes its response. Parent: `run_in_child` starts it, arms a `Crash` on the servers it talks to,
 and says whether it was killed.
 """
 
@@ -29,6 +29,7 @@ def run_in_child(
     step: str | None = None,
     carts_expected: int = 0,
     timeout: float = 120,
+    handler: str = "order_creator.handler.lambda_handler",
 ) -> list[str] | None:
     """Run the handler on `records` in a fresh process; with `step`, kill it there.
 
@@ -39,7 +40,7 @@ def run_in_child(
         event, response = Path(folder, "event.json"), Path(folder, "response.json")
         event.write_text(json.dumps({"Records": records}))
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.reliability.child", str(event), str(response)],
+            [sys.executable, "-m", "tests.reliability.child", str(event), str(response), handler],
             cwd=ROOT,
             env=os.environ.copy(),
             stdout=subprocess.PIPE,
@@ -77,10 +78,13 @@ def carts_fetched_by(records: list[dict[str, Any]]) -> int:
 
 def main() -> None:
     """Child entry point."""
-    from order_creator.handler import lambda_handler
+    import importlib
+
     from tests.factories import LambdaContext
 
-    event_path, response_path = sys.argv[1:3]
+    event_path, response_path, handler = sys.argv[1:4]
+    module, _, name = handler.rpartition(".")
+    lambda_handler = getattr(importlib.import_module(module), name)
     response = lambda_handler(json.loads(Path(event_path).read_text()), LambdaContext(30.0))
     Path(response_path).write_text(json.dumps(response))
 

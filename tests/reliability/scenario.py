@@ -548,3 +548,60 @@ def _check_numbers(
             verdict.problem(
                 f"{tenant} {day}: counter {top}, {missing} numbers missing, {beyond} beyond it, {twice} used twice"
             )
+
+
+# order events (contract §7) ----------------------------------------------------------------------------
+
+
+@dataclass
+class EventsVerdict:
+    """The order-events invariant: every stored order has at least one OrderCreated event, no event names an
+    order that does not exist, and every event is whole; duplicates (at least once) are counted, not errors."""
+
+    orders: int = 0
+    events: int = 0
+    duplicates: int = 0  # events beyond the first of their order
+    without_event: int = 0
+    without_order: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def verify_events(dynamodb: Any, workload: Workload, published: Sequence[dict[str, Any]]) -> EventsVerdict:
+    """Check §7 on `published`, the PutEvents entries EventBridge accepted (as the publisher sent them),
+    against the orders stored in the workload's tables: ids, number, cart and exact amounts agree."""
+    verdict = EventsVerdict()
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    for tenant in workload.tenants:
+        for order in orders_of(dynamodb, workload.tables[tenant], tenant):
+            stored[(tenant, order["id"])] = order
+    verdict.orders = len(stored)
+    seen: Counter[tuple[str, str]] = Counter()
+    for entry in published:
+        detail = json.loads(entry["Detail"], parse_float=Decimal)
+        key = (str(detail.get("tenantId")), str(detail.get("orderId")))
+        if key[0] not in workload.tables:
+            continue  # another test's tenant on a shared bus
+        verdict.events += 1
+        seen[key] += 1
+        order = stored.get(key)
+        if order is None:
+            verdict.without_order += 1
+            verdict.problems.append(f"event for order {key[1]} of tenant {key[0]}, which does not exist")
+            continue
+        wanted = {
+            "orderNumber": order["orderNumber"],
+            "cartId": order["cartId"],
+            "subtotal": order["subtotal"],
+            "tax": order["tax"],
+            "total": order["total"],
+            "itemCount": len(order["items"]),
+            "sourceMessageId": order["sourceMessageId"],
+        }
+        wrong = sorted(name for name, value in wanted.items() if detail.get(name) != value)
+        if wrong:
+            verdict.problems.append(f"event of order {key[1]} disagrees with the table on {wrong}")
+    verdict.duplicates = sum(n - 1 for n in seen.values())
+    missing = set(stored) - set(seen)
+    verdict.without_event = len(missing)
+    verdict.problems += [f"order {order_id} of tenant {tenant} has no event" for tenant, order_id in sorted(missing)]
+    return verdict
