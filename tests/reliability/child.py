@@ -1,8 +1,8 @@
 """The real handler on one SQS event in a child process, so that a test can SIGKILL it mid-batch.
 
-Child: `python -m tests.reliability.child EVENT.json RESPONSE.json [HANDLER]` runs `lambda_handler` (or the
-handler named, e.g. `order_creator.events.lambda_handler`) on the event and writes its response. Parent: `run_in_child` starts it, arms a `Crash` on the servers it talks to,
-and says whether it was killed.
+Child: `python -m tests.reliability.child EVENT.json RESPONSE.json [HANDLER]` runs `lambda_handler` (or
+the handler named, e.g. `order_creator.events.lambda_handler`) on the event and writes its response.
+Parent: `run_in_child` starts it, arms a `Crash` on the servers it talks to, and says whether it was killed.
 """
 
 from __future__ import annotations
