@@ -11,7 +11,8 @@ Cart API that delays every answer (`bench/servers.py`, each in its own process),
    redelivered batch costs;
 3. cold start: a fresh process importing the handler and serving one message, against `import boto3`;
 4. peak RSS of a process handling a batch of 100;
-5. contention: four processes numbering 400 orders of one tenant and day.
+5. contention: four processes numbering 400 orders of one tenant and day;
+6. order events (`bench/order_events.py`, run after the rest and appended under its own heading).
 
 Writes `docs/benchmarks.md` and `docs/benchmarks.png` (or `--out`). No figure is asserted: this is a
 measurement, not a test.
@@ -573,6 +574,9 @@ def main() -> None:
     results.elapsed = time.perf_counter() - started
     (out / "benchmarks.md").write_text(render(results) + "\n")
     chart(results.cases, out / "benchmarks.png")
+    say("order events (bench/order_events.py, its own section)")
+    orders = ["--orders", "100"] if args.quick else []
+    subprocess.run([PY, str(BENCH / "order_events.py"), "--out", str(out / "benchmarks.md"), *orders], check=True)
     say(f"wrote {out / 'benchmarks.md'} and {out / 'benchmarks.png'} in {results.elapsed:.0f} s")
 
 

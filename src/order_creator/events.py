@@ -34,7 +34,6 @@ MAX_REQUEST_BYTES = 256 * 1024  # PutEvents' limit on the sum of the entries' si
 MAX_ATTEMPTS = 3  # PutEvents rounds per entry within one invocation; then Lambda retries the batch
 _TIME_TO_SPARE_SECONDS = 2.0  # no new round with less Lambda time left than this
 _AMOUNTS = ("subtotal", "tax", "total")
-_STRINGS = ("orderId", "tenantId", "orderNumber", "cartId", "status", "currency", "dateCreated", "sourceMessageId")
 # Where each detail field comes from in the order item (contract §4): the item's `id` is the event's `orderId`.
 _ITEM_NAMES = {"orderId": "id"}
 
