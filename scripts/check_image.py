@@ -4,7 +4,8 @@
 - `CMD` is exactly the contract's handler, `order_creator.handler.lambda_handler`;
 - the Dockerfile's `COPY ... ${LAMBDA_TASK_ROOT}/...` lines, replayed into a temporary task root, give a tree
   from which that handler imports (with this interpreter's installed packages standing in for the image's
-  requirements layer, and without the editable install of the package, so the copy alone must provide it).
+  requirements layer, and without the editable install of the package, so the copy alone must provide it);
+  so must every other handler template.yaml runs on the same image (`ImageConfig.Command`).
 
 Prints the image's Python version (e.g. `3.12`) for the arm64 wheel check; exits non-zero on any problem.
 """
@@ -68,21 +69,33 @@ def check(dockerfile: Path) -> str:
         for keyword, args in steps:
             if keyword == "COPY":
                 _replay_copy(dockerfile.parent, task_root, args)
-        packages = sysconfig.get_paths()["purelib"]
-        probe = subprocess.run(  # noqa: S603 - our own interpreter and probe
-            [sys.executable, "-S", "-c", _IMPORT_PROBE, str(task_root), packages, HANDLER],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.returncode != 0:
-            fail(f"{HANDLER} does not import from the image's task root:\n{probe.stderr}")
-        found = json.loads(probe.stdout)
-        if not found["callable"]:
-            fail(f"{HANDLER} is not a callable")
-        if not Path(found["file"]).resolve().is_relative_to(task_root.resolve()):
-            fail(f"the handler was imported from {found['file']}, not from the task root")
+        for handler in (HANDLER, *template_commands(dockerfile.parent / "template.yaml")):
+            _probe(task_root, handler)
     return base["version"]
+
+
+def template_commands(template: Path) -> list[str]:
+    """The handlers the template's functions run on this image instead of its CMD (`ImageConfig.Command`)."""
+    if not template.exists():
+        return []
+    return re.findall(r"^\s*Command:\s*\[\s*([\w.]+)\s*\]", template.read_text(), flags=re.MULTILINE)
+
+
+def _probe(task_root: Path, handler: str) -> None:
+    packages = sysconfig.get_paths()["purelib"]
+    probe = subprocess.run(  # noqa: S603 - our own interpreter and probe
+        [sys.executable, "-S", "-c", _IMPORT_PROBE, str(task_root), packages, handler],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        fail(f"{handler} does not import from the image's task root:\n{probe.stderr}")
+    found = json.loads(probe.stdout)
+    if not found["callable"]:
+        fail(f"{handler} is not a callable")
+    if not Path(found["file"]).resolve().is_relative_to(task_root.resolve()):
+        fail(f"{handler} was imported from {found['file']}, not from the task root")
 
 
 def _replay_copy(context: Path, task_root: Path, args: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from order_creator.errors import ConfigurationError
 from order_creator.events import (
     MAX_ENTRIES,
     MAX_REQUEST_BYTES,
@@ -17,6 +18,7 @@ from order_creator.events import (
     OrderEvent,
     chunks,
     event_from_record,
+    lambda_handler,
     order_events,
 )
 
@@ -211,3 +213,36 @@ def test_arbitrary_records_never_crash_and_never_make_a_partial_event(records):
         assert all(Decimal(detail[name]).is_finite() for name in ("subtotal", "tax", "total"))
         assert "customerEmail" not in event.detail
         assert event.size <= MAX_REQUEST_BYTES
+
+
+def test_the_handler_refuses_an_event_that_is_not_a_stream_batch():
+    with pytest.raises(ValueError, match="not a DynamoDB stream event"):
+        lambda_handler({"body": "x"}, None)
+
+
+def test_without_an_order_no_bus_is_needed_and_with_one_a_missing_bus_is_named(monkeypatch):
+    monkeypatch.delenv("EVENT_BUS_NAME", raising=False)
+    counter = stream_record({"PK": {"S": "COUNTER#acme"}, "SK": {"S": "ORDER_NUMBER#20251230"}})
+    assert lambda_handler({"Records": [counter]}, None) == {"batchItemFailures": []}
+    with pytest.raises(ConfigurationError, match="EVENT_BUS_NAME"):
+        lambda_handler({"Records": [stream_record(order_image())]}, None)
+
+
+def test_a_malformed_order_is_logged_with_ids_only(monkeypatch, caplog):
+    # Given a batch whose only order image lacks its total (the e-mail and address are in the image)
+    monkeypatch.setenv("EVENT_BUS_NAME", "bus")
+    record = stream_record(order_image(total=None), sequence="42")
+
+    # When the publisher handles it
+    response = lambda_handler({"Records": [record]}, None)
+
+    # Then nothing is published or failed, and the log line names the record and the field, nothing personal
+    assert response == {"batchItemFailures": []}
+    from order_creator.events import logger
+
+    logged = "\n".join(logger.registered_formatter.format(r) for r in caplog.records)  # the JSON lines Lambda logs
+    assert "malformed order image" in logged
+    assert '"sequence_number":"42"' in logged
+    assert "total is missing" in logged
+    for personal in ("jane@example.com", "Long St", "Cape Town", "333.48"):
+        assert personal not in logged
