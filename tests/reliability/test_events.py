@@ -33,7 +33,9 @@ def _forget_event_clients() -> None:
         cached.cache_clear()
 
 
-def _scenario(rig: Any, moto_url: str, messages: int, *, seed: int, crash_every: int, batch_size: int) -> None:
+def _scenario(
+    rig: Any, moto_url: str, messages: int, *, seed: int, crash_every: int, batch_size: int, tenants: int = 4
+) -> None:
     # Given orders made from `messages` deliveries (repeats and invalid ones included) under DynamoDB faults,
     # in tables whose streams are on
     def stream_table() -> str:
@@ -42,7 +44,7 @@ def _scenario(rig: Any, moto_url: str, messages: int, *, seed: int, crash_every:
         rig.tables.append(name)
         return name
 
-    workload = build_workload(rig.carts, messages, seed=seed, tenants=4, new_table=stream_table)
+    workload = build_workload(rig.carts, messages, seed=seed, tenants=tenants, new_table=stream_table)
     rig.proxy.faults = f.Faults(DYNAMODB_RATES, seed=seed)
     report = drain_by_table(workload, rig.configure, [rig.proxy.faults], seed=seed)
     assert report.left == []
@@ -117,4 +119,5 @@ def test_order_events_under_eventbridge_faults_and_publisher_crashes(rig, moto_u
 @pytest.mark.soak
 def test_order_events_soak(rig, moto_url):
     messages = int(os.environ.get("SOAK_EVENTS_MESSAGES", "3000"))
-    _scenario(rig, moto_url, messages, seed=20260102, crash_every=10, batch_size=100)
+    # two tenants a table, as the orders soak: moto copies a whole table per transaction item
+    _scenario(rig, moto_url, messages, seed=20260102, crash_every=4, batch_size=100, tenants=max(4, messages // 25))
