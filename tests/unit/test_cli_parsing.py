@@ -86,13 +86,18 @@ def test_a_malformed_messages_file_is_refused_with_the_reason(tmp_path: Path, te
 
 
 def test_a_row_is_as_expected_only_in_a_final_place_and_the_one_expected():
-    def row(outcome: str, expect: str | None) -> ResultRow:
-        return ResultRow("m", "o", "t", "", "", outcome, "", expect)
+    def row(outcome: str, expect: str | None, events: int | None = None) -> ResultRow:
+        produced = (1 if outcome == "created" else 0) if events is None else events
+        return ResultRow("m", "o", "t", "", "", outcome, "", expect, produced)
 
     assert row("created", None).as_expected
     assert row("duplicate", "duplicate").as_expected
     assert not row("created", "dead-lettered").as_expected
     assert not row("unaccounted", None).as_expected
+    # and with its OrderCreated events: one for a created order, none for a duplicate or a dead letter
+    assert not row("created", "created", events=0).as_expected
+    assert not row("created", "created", events=2).as_expected
+    assert not row("duplicate", "duplicate", events=1).as_expected
 
 
 def test_message_summary_keeps_ids_and_never_personal_fields():
