@@ -36,6 +36,7 @@ from order_creator.errors import (
     PermanentError,
     StoreUnavailable,
     TransientError,
+    UnstorableOrder,
 )
 from order_creator.models import Cart, Order, OrderItem, OrderMessage, OrderStatus, parse_message
 from order_creator.numbering import business_day, format_order_number, utc_millis
@@ -54,7 +55,9 @@ logger = logging.getLogger(__name__)
 
 SYSTEM_USER = "OrderCreatorRecord"
 MAX_ITEMS_PER_TRANSACTION = 100  # DynamoDB's limit: a counter and up to 99 orders
-MAX_TRANSACTION_BYTES = 3_500_000  # below DynamoDB's 4 MB, with room for keys and expressions
+# DynamoDB refuses a transaction whose items add up to over 4 MB (4,194,304 bytes), counted in UTF-8 bytes
+# by its item-size rules (`OrderStore.item_size`); 4,000,000 leaves room for the counters.
+MAX_TRANSACTION_BYTES = 4_000_000
 MAX_WRITE_ATTEMPTS = 8
 STORE_SAFETY_SECONDS = 1.0
 
@@ -121,11 +124,9 @@ class _Draft:
         return str(self.message.order_id)
 
     @property
-    def size(self) -> int:
-        """A generous estimate of the stored item's size, for packing transactions under 4 MB."""
-        items = self.cart.items if isinstance(self.cart, Cart) else ()
-        per_item = sum(len(i.id) + len(i.product_id) + len(i.product_name) + 200 for i in items)
-        return 4096 + per_item
+    def key(self) -> OrderKey:
+        """The order's identity: the same order id in two tenants is two orders (contract §4)."""
+        return OrderKey(self.message.tenant_id, self.order_id)
 
 
 class BatchProcessor:
@@ -175,7 +176,7 @@ class BatchProcessor:
         self, records: Sequence[Record], outcomes: dict[str, Outcome]
     ) -> tuple[list[_Draft], list[tuple[_Draft, _Draft]]]:
         drafts: list[_Draft] = []
-        firsts: dict[str, _Draft] = {}
+        firsts: dict[OrderKey, _Draft] = {}
         followers: list[tuple[_Draft, _Draft]] = []
         for record in records:
             try:
@@ -183,9 +184,9 @@ class BatchProcessor:
             except InvalidMessage as error:
                 outcomes[record.message_id] = Outcome(record, Status.PERMANENT, error=error)
                 continue
-            first = firsts.get(draft.order_id)
+            first = firsts.get(draft.key)
             if first is None:
-                firsts[draft.order_id] = draft
+                firsts[draft.key] = draft
                 drafts.append(draft)
             else:
                 followers.append((draft, first))
@@ -210,7 +211,7 @@ class BatchProcessor:
     def _fetch(self, drafts: list[_Draft], report: BatchReport) -> tuple[Snapshot | None, TransientError | None]:
         if not drafts:
             return Snapshot(), None
-        order_keys = [OrderKey(d.message.tenant_id, d.order_id) for d in drafts]
+        order_keys = [d.key for d in drafts]
         counter_keys = list(dict.fromkeys(d.counter for d in drafts))
         read = self._pool.submit(self._store.read, order_keys, counter_keys)
         carts = [self._pool.submit(self._timed_cart, d) for d in drafts]
@@ -243,8 +244,8 @@ class BatchProcessor:
         pending: list[_Draft] = []
         for draft in drafts:
             # An order that exists decides the record, whatever the cart says now (it may be gone).
-            if snapshot is not None and draft.order_id in snapshot.existing:
-                outcomes[draft.record.message_id] = _existing(draft, snapshot.existing[draft.order_id])
+            if snapshot is not None and draft.key in snapshot.existing:
+                outcomes[draft.record.message_id] = _existing(draft, snapshot.existing[draft.key])
             elif snapshot_error is not None:
                 # Without the read we cannot tell a redelivered order (whose cart may be gone) from a
                 # new one, so even a permanent cart failure waits for a retry.
@@ -280,7 +281,7 @@ class BatchProcessor:
                 break
             contention = False
             progressed = False
-            for transaction in list(_pack(queue, counters, self._clock())):
+            for transaction in list(_pack(queue, counters, self._clock(), self._store.item_size)):
                 try:
                     result = self._store.write([block for block, _ in transaction])
                 except TransientError as error:
@@ -303,12 +304,11 @@ class BatchProcessor:
                 counters.update(result.counters)
                 for _, drafts in transaction:
                     for draft in drafts:
-                        if draft.order_id in result.existing:
-                            outcome = _existing(draft, result.existing[draft.order_id])
-                        elif draft.order_id in result.rejected:
-                            outcome = _outcome(
-                                draft, Status.PERMANENT, error=InvalidCart(result.rejected[draft.order_id])
-                            )
+                        if draft.key in result.existing:
+                            outcome = _existing(draft, result.existing[draft.key])
+                        elif draft.key in result.rejected:
+                            refusal = UnstorableOrder(result.rejected[draft.key])
+                            outcome = _outcome(draft, Status.PERMANENT, error=refusal)
                         else:
                             continue
                         outcomes[draft.record.message_id] = outcome
@@ -334,28 +334,34 @@ class BatchProcessor:
 
 
 def _pack(
-    queue: dict[CounterKey, list[_Draft]], counters: dict[CounterKey, int], now: datetime
+    queue: dict[CounterKey, list[_Draft]],
+    counters: dict[CounterKey, int],
+    now: datetime,
+    item_size: Callable[[Order], int],
 ) -> Iterable[list[tuple[NumberBlock, list[_Draft]]]]:
     """The next chunk of every group, numbered, packed into as few transactions as DynamoDB allows."""
     stamp = utc_millis(now)
     transaction: list[tuple[NumberBlock, list[_Draft]]] = []
     items = size = 0
     for key, drafts in queue.items():
+        previous = counters.get(key, 0)
         chunk: list[_Draft] = []
+        orders: list[Order] = []
         chunk_size = 0
         for draft in drafts[: MAX_ITEMS_PER_TRANSACTION - 1]:
-            if chunk and chunk_size + draft.size > MAX_TRANSACTION_BYTES:
+            order = _order(draft, format_order_number(key.day, previous + len(chunk) + 1), stamp)
+            order_size = item_size(order)
+            if chunk and chunk_size + order_size > MAX_TRANSACTION_BYTES:
                 break
             chunk.append(draft)
-            chunk_size += draft.size
+            orders.append(order)
+            chunk_size += order_size
         if transaction and (
             items + len(chunk) + 1 > MAX_ITEMS_PER_TRANSACTION or size + chunk_size > MAX_TRANSACTION_BYTES
         ):
             yield transaction
             transaction, items, size = [], 0, 0
-        previous = counters.get(key, 0)
-        orders = tuple(_order(d, format_order_number(key.day, previous + i), stamp) for i, d in enumerate(chunk, 1))
-        transaction.append((NumberBlock(key, previous, orders), chunk))
+        transaction.append((NumberBlock(key, previous, tuple(orders)), chunk))
         items += len(chunk) + 1
         size += chunk_size
     if transaction:

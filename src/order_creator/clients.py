@@ -7,6 +7,7 @@ Lambda's deadline (botocore's default standard mode would back off for up to 20 
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +19,26 @@ if TYPE_CHECKING:
 def _config() -> Any:
     from botocore.config import Config
 
+    _quiet_sdk_payload_logs()
+
     return Config(
         connect_timeout=2,
         read_timeout=5,
         retries={"mode": "standard", "total_max_attempts": 3},
         max_pool_connections=20,
     )
+
+
+def _quiet_sdk_payload_logs() -> None:
+    """Keep botocore's DEBUG records from ever being written: they carry whole request and response bodies.
+
+    With the root logger at DEBUG (AWS_LAMBDA_LOG_LEVEL=DEBUG does that in Lambda), botocore logs the
+    TransactWriteItems and SendMessageBatch parameters and DynamoDB's answers, the customer's e-mail and
+    address among them (contract §5: never, at any log level). Its INFO and above stay as configured.
+    """
+    sdk = logging.getLogger("botocore")
+    if sdk.level < logging.INFO:  # NOTSET (inherit the root's level) or DEBUG
+        sdk.setLevel(logging.INFO)
 
 
 @cache

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal, DecimalException
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -24,6 +25,8 @@ ORDERS_BY_DATE_INDEX = "OrdersByDateIndex"
 ORDER_BY_ID_INDEX = "OrderByIdIndex"
 _BATCH_GET_LIMIT = 100
 _UNPROCESSED_ATTEMPTS = 5
+# DynamoDB's item limit is 400 KB (409,600 bytes); 400,000 leaves room for our estimate's rounding.
+MAX_ITEM_BYTES = 400_000
 _CONTENTION_CODES = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 )
@@ -106,7 +109,8 @@ class OrderDAO:
             for item in self._batch_get(keys[start : start + _BATCH_GET_LIMIT]):
                 pk, sk = item["PK"], item["SK"]
                 if sk.startswith("ORDER#"):
-                    snapshot.existing[sk.removeprefix("ORDER#")] = item.get("cartId", "")
+                    key = OrderKey(pk.removeprefix("TENANT#"), sk.removeprefix("ORDER#"))
+                    snapshot.existing[key] = item.get("cartId", "")
                 else:
                     day = parse_day_key(sk.removeprefix("ORDER_NUMBER#"))
                     snapshot.counters[CounterKey(pk.removeprefix("COUNTER#"), day)] = int(item.get("currentValue", 0))
@@ -134,15 +138,26 @@ class OrderDAO:
     # writes ----------------------------------------------------------------------------------
 
     def write(self, blocks: Sequence[NumberBlock]) -> WriteResult:
-        """Each block's counter (conditioned on its previous value) and orders, in one transaction."""
+        """Each block's counter (conditioned on its previous value) and orders, in one transaction.
+
+        An order DynamoDB would refuse whatever happens (an item over 400 KB, a number it cannot hold) is
+        never sent: the write returns it in `rejected`, with the reason, and writes nothing.
+        """
         items: list[Any] = []
         meaning: list[tuple[str, Any]] = []
+        rejected: dict[OrderKey, str] = {}
         for block in blocks:
             items.append({"Update": self._counter_update(block)})
             meaning.append(("counter", block.counter))
             for order in block.orders:
-                items.append({"Put": self._order_put(order)})
-                meaning.append(("order", order.id))
+                key = OrderKey(order.tenant_id, order.id)
+                try:
+                    items.append({"Put": self._order_put(order)})
+                except UnstorableItem as refusal:
+                    rejected[key] = str(refusal)
+                meaning.append(("order", key))
+        if rejected:
+            return WriteResult(committed=False, rejected=rejected)
         try:
             response = self._call("transact_write_items", TransactItems=items, ReturnConsumedCapacity="TOTAL")
         except ClientError as error:  # only a cancelled transaction gets here
@@ -167,10 +182,22 @@ class OrderDAO:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
+    def item_size(self, order: Order) -> int:
+        """The order's item size in bytes by DynamoDB's rules (UTF-8 names and strings, numbers by digits)."""
+        return _item_size(order_item(order))
+
     def _order_put(self, order: Order) -> dict[str, Any]:
+        item = order_item(order)
+        size = _item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise UnstorableItem(f"the order is {size:,} bytes; DynamoDB stores at most 400 KB an item")
+        try:
+            marshalled = _marshal(item)
+        except DecimalException:  # validation refuses these first; the table's own rule is kept here too
+            raise UnstorableItem("the order holds a number DynamoDB cannot store") from None
         return {
             "TableName": self._table,
-            "Item": _marshal(order_item(order)),
+            "Item": marshalled,
             "ConditionExpression": "attribute_not_exists(PK)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
@@ -253,6 +280,33 @@ class OrderDAO:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class UnstorableItem(ValueError):
+    """DynamoDB would refuse this item whatever happens: too large, or a number it cannot hold."""
+
+
+def _item_size(item: Mapping[str, Any]) -> int:
+    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Any) -> int:
+    """DynamoDB's size rules: strings in UTF-8 bytes, a number 1 byte per 2 significant digits + 1 (at most
+    21), booleans and null 1 byte, lists and maps 3 bytes plus 1 byte per element plus their contents."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | Decimal):
+        digits = len(Decimal(value).as_tuple().digits)
+        return min(21, (digits + 1) // 2 + 1)
+    if isinstance(value, Mapping):
+        return 3 + sum(1 + len(str(k).encode("utf-8")) + _value_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return 3 + sum(1 + _value_size(v) for v in value)
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    return len(str(value).encode("utf-8"))
 
 
 def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any]]) -> WriteResult:

@@ -43,6 +43,10 @@ class OrderConflict(PermanentError):
     """The order id is already taken by an order for another cart."""
 
 
+class UnstorableOrder(PermanentError):
+    """The table can never store the order: its item is over DynamoDB's 400 KB, or a number is out of its range."""
+
+
 class CartUnavailable(TransientError):
     """The Cart API timed out, refused the connection, or answered 408, 429 or 5xx after retries."""
 

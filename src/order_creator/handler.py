@@ -45,6 +45,8 @@ def parse_event(event: Any) -> list[Record]:
         if not isinstance(raw, dict) or raw.get("eventSource") != "aws:sqs" or not raw.get("messageId"):
             raise ValueError("not an SQS event: a record without eventSource aws:sqs and a messageId")
         attributes = raw.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            raise ValueError("not an SQS event: a record whose attributes are not an object")
         records.append(
             Record(
                 message_id=str(raw["messageId"]),
@@ -128,7 +130,8 @@ def _log(outcome: Outcome) -> None:
 
 
 def _int_or_none(value: Any) -> int | None:
+    """The attribute as an integer, or None when it is not one (SQS writes them as digit strings)."""
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # None, "abc", NaN, infinity
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime
-from decimal import Decimal, localcontext
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, localcontext
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -37,8 +37,13 @@ _EMAIL = re.compile(
 # Large enough for any real order, small enough that an order item stays far below DynamoDB's 400 KB.
 _MAX_TEXT = 256
 _MAX_ITEMS = 250
-_MONEY_MAX = Decimal("1e15")
-_EXACT = 80  # digits of precision for the amount checks: more than any valid amount can need
+# DynamoDB numbers (contract §3, §5): 38 significant digits, magnitudes from 1E-130 to below 1E+126.
+_TABLE_DIGITS = 38
+_TABLE_SMALLEST = Decimal("1E-130")
+_TABLE_BOUND = Decimal("1E+126")
+# The amount checks must be exact. Storable amounts span exponents -167 (38 digits from 1E-130) to +125,
+# a line multiplies by at most 10^6 and a cart adds at most 250 lines: about 310 digits cover every sum.
+_EXACT = 400
 
 
 def _json_number(value: Any) -> Any:
@@ -48,8 +53,30 @@ def _json_number(value: Any) -> Any:
     return value
 
 
+def _storable(value: Decimal) -> Decimal:
+    """The amount as DynamoDB can hold it, exactly: as given, or without trailing zeros past 38 digits.
+
+    Refuses (ValueError, naming the rule, not the value) only what the table cannot hold exactly.
+    """
+    digits = value.as_tuple().digits
+    if not any(digits):
+        return Decimal(0)  # a zero of any exponent is the zero DynamoDB stores
+    # normalize() in a context as wide as the number: trailing zeros go, nothing is rounded
+    exact = value.normalize(Context(prec=len(digits), Emin=MIN_EMIN, Emax=MAX_EMAX))
+    if len(exact.as_tuple().digits) > _TABLE_DIGITS:
+        raise ValueError(f"has more than {_TABLE_DIGITS} significant digits, more than DynamoDB can store")
+    if abs(exact) < _TABLE_SMALLEST:
+        raise ValueError("is below 1E-130, the smallest number DynamoDB can store")
+    if abs(exact) >= _TABLE_BOUND:
+        raise ValueError("is 1E+126 or more, beyond the numbers DynamoDB can store")
+    return value if len(digits) <= _TABLE_DIGITS else exact
+
+
 def _aware_timestamp(value: str) -> str:
-    moment = datetime.fromisoformat(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:  # its message repeats the value, which may be personal data in the wrong field
+        raise ValueError("must be an ISO 8601 timestamp, e.g. 2025-12-30T10:15:00+02:00") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("must carry a UTC offset, e.g. 2025-12-30T10:15:00+02:00")
     try:
@@ -60,7 +87,10 @@ def _aware_timestamp(value: str) -> str:
 
 
 def _iso_date(value: str) -> str:
-    date.fromisoformat(value)
+    try:
+        date.fromisoformat(value)
+    except ValueError:  # its message repeats the value
+        raise ValueError("must be an ISO 8601 date, e.g. 2025-12-01") from None
     return value
 
 
@@ -79,16 +109,10 @@ def _http_url(value: str) -> str:
 
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=_MAX_TEXT)]
-Money = Annotated[
-    Decimal,
-    BeforeValidator(_json_number),
-    Field(ge=0, le=_MONEY_MAX, max_digits=38, decimal_places=8, allow_inf_nan=False),
-]
-# DynamoDB numbers hold 38 significant digits and no exponent below -130: refuse what it cannot store.
+# The Cart API owns prices: any amount the table can hold is stored exactly as given (contract §3).
+Money = Annotated[Decimal, BeforeValidator(_json_number), Field(ge=0, allow_inf_nan=False), AfterValidator(_storable)]
 Percentage = Annotated[
-    Decimal,
-    BeforeValidator(_json_number),
-    Field(ge=0, le=100, max_digits=38, decimal_places=36, allow_inf_nan=False),
+    Decimal, BeforeValidator(_json_number), Field(ge=0, le=100, allow_inf_nan=False), AfterValidator(_storable)
 ]
 Timestamp = Annotated[str, Field(max_length=64), AfterValidator(_aware_timestamp)]
 IsoDate = Annotated[str, Field(max_length=10), AfterValidator(_iso_date)]
@@ -174,9 +198,7 @@ class CartItem(_Model):
             ctx.prec = _EXACT
             expected = self.unit_price * self.quantity - self.discount
         if self.subtotal != expected:
-            raise ValueError(
-                f"item {self.id}: subtotal {self.subtotal} is not unitPrice × quantity − discount = {expected}"
-            )
+            raise ValueError(f"subtotal {self.subtotal} is not unitPrice × quantity − discount = {expected}")
         return self
 
 
@@ -255,9 +277,14 @@ def _reject_constant(name: str) -> Any:
 def describe(error: ValidationError) -> str:
     """A one-line reason naming each bad field, without echoing input values (they may be personal data)."""
     parts = []
-    for detail in error.errors(include_url=False, include_input=False, include_context=False):
+    for detail in error.errors(include_url=False, include_input=False):
         where = ".".join(str(p) for p in detail["loc"]) or "body"
-        parts.append(f"{where}: {detail['msg']}")
+        message = detail["msg"]
+        context = detail.get("ctx") or {}
+        if detail["type"] not in ("value_error", "assertion_error") and "error" in context:
+            # Pydantic's parse errors describe the input ("found `l` at 0"): keep the rule, drop the rest.
+            message = message.removesuffix(f", {context['error']}")
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 

@@ -30,9 +30,9 @@ class OrderKey(NamedTuple):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the store holds for a batch: existing orders (id → cartId) and counter values (absent = 0)."""
+    """What the store holds for a batch: existing orders (tenant and id → cartId) and counter values (absent = 0)."""
 
-    existing: dict[str, str] = field(default_factory=dict)
+    existing: dict[OrderKey, str] = field(default_factory=dict)
     counters: dict[CounterKey, int] = field(default_factory=dict)
 
 
@@ -61,8 +61,8 @@ class WriteResult:
 
     committed: bool
     counters: dict[CounterKey, int] = field(default_factory=dict)
-    existing: dict[str, str] = field(default_factory=dict)
-    rejected: dict[str, str] = field(default_factory=dict)
+    existing: dict[OrderKey, str] = field(default_factory=dict)
+    rejected: dict[OrderKey, str] = field(default_factory=dict)
     contention: bool = False
 
 
@@ -92,7 +92,14 @@ class OrderStore(Protocol):
         ...
 
     def write(self, blocks: Sequence[NumberBlock]) -> WriteResult:
-        """Write every block's counter and orders atomically, or nothing; raises TransientError when unavailable."""
+        """Write every block's counter and orders atomically, or nothing; raises TransientError when unavailable.
+
+        An order the store can never hold is not sent: it comes back in `rejected`, with the reason.
+        """
+        ...
+
+    def item_size(self, order: Order) -> int:
+        """The bytes the order takes in the store, by the store's own rules (for packing transactions)."""
         ...
 
 

@@ -51,7 +51,7 @@ def test_a_block_commits_its_counter_and_orders_together(dao):
 
     assert result.committed
     snapshot = dao.read([OrderKey(tenant, "o1"), OrderKey(tenant, "o2"), OrderKey(tenant, "o3")], [counter])
-    assert snapshot.existing == {"o1": "c1", "o2": "c1"}
+    assert snapshot.existing == {OrderKey(tenant, "o1"): "c1", OrderKey(tenant, "o2"): "c1"}
     assert snapshot.counters == {counter: 2}
 
 
@@ -78,7 +78,7 @@ def test_an_existing_order_is_reported_with_its_cart(dao):
     result = dao.write([NumberBlock(counter, 1, (order(tenant, "o1", 2, cart_id="second"),))])
 
     assert not result.committed
-    assert result.existing == {"o1": "first"}
+    assert result.existing == {OrderKey(tenant, "o1"): "first"}
     assert result.counters == {}
     assert dao.read([], [counter]).counters == {counter: 1}
 
@@ -91,3 +91,66 @@ def test_usage_counts_requests(dao):
     dao.write([NumberBlock(CounterKey(tenant, DAY), 0, (order(tenant, "o1", 1),))])
 
     assert dao.usage.requests - before == 2
+
+
+def test_one_order_id_in_two_tenants_is_two_orders(dao):
+    # Given tenant A's order o1
+    a, b = new_tenant(), new_tenant()
+    assert dao.write([NumberBlock(CounterKey(a, DAY), 0, (order(a, "o1", 1, cart_id="ca"),))]).committed
+
+    # When tenant B writes its own o1, and both are read
+    result = dao.write([NumberBlock(CounterKey(b, DAY), 0, (order(b, "o1", 1, cart_id="cb"),))])
+    snapshot = dao.read([OrderKey(a, "o1"), OrderKey(b, "o1")], [])
+
+    # Then B's is written, and each is known by its tenant and id
+    assert result.committed
+    assert snapshot.existing == {OrderKey(a, "o1"): "ca", OrderKey(b, "o1"): "cb"}
+
+
+def test_the_item_size_is_counted_in_utf8_bytes(dao):
+    # Given two orders that differ only in a street of 100 ASCII letters or 100 four-byte emoji
+    tenant = new_tenant()
+    plain = order(tenant, "o1", 1)
+    wide = plain.model_copy(
+        update={"billing_address": BillingAddress(street="\N{GRINNING FACE}" * 100, city="x", country="ZA")}
+    )
+    narrow = plain.model_copy(update={"billing_address": BillingAddress(street="a" * 100, city="x", country="ZA")})
+
+    # When they are sized / Then the emoji take four bytes each
+    assert dao.item_size(wide) - dao.item_size(narrow) == 300
+
+
+def test_an_order_over_400_kb_is_rejected_without_a_request(dao):
+    # Given a block of a good order and one whose street alone is 400,000 bytes of UTF-8 (100,000 characters)
+    tenant = new_tenant()
+    counter = CounterKey(tenant, DAY)
+    huge = order(tenant, "o2", 2).model_copy(
+        update={
+            "billing_address": BillingAddress.model_construct(
+                street="\N{GRINNING FACE}" * 100_000, city="x", country="ZA"
+            )
+        }
+    )
+    before = dao.usage.requests
+
+    # When it is written
+    result = dao.write([NumberBlock(counter, 0, (order(tenant, "o1", 1), huge))])
+
+    # Then nothing is written, nothing is sent, and the huge order is rejected with the reason
+    assert not result.committed
+    assert result.rejected.keys() == {OrderKey(tenant, "o2")}
+    assert "400 KB" in result.rejected[OrderKey(tenant, "o2")]
+    assert dao.usage.requests == before
+    assert dao.read([OrderKey(tenant, "o1")], [counter]).counters == {}
+
+
+def test_a_number_dynamodb_cannot_hold_is_rejected_without_a_request(dao):
+    # Given an order whose total has 40 significant digits (built past validation, which refuses it)
+    tenant = new_tenant()
+    bad = order(tenant, "o1", 1).model_copy(update={"total": Decimal("1." + "1" * 39)})
+    before = dao.usage.requests
+
+    # When it is written / Then it is rejected, nothing sent
+    result = dao.write([NumberBlock(CounterKey(tenant, DAY), 0, (bad,))])
+    assert result.rejected.keys() == {OrderKey(tenant, "o1")}
+    assert dao.usage.requests == before

@@ -8,6 +8,7 @@ Parent: `run_in_child` starts it, arms a `Crash` on the servers it talks to, and
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -30,11 +31,13 @@ def run_in_child(
     carts_expected: int = 0,
     timeout: float = 120,
     handler: str = "order_creator.handler.lambda_handler",
+    output: list[str] | None = None,
 ) -> list[str] | None:
     """Run the handler on `records` in a fresh process; with `step`, kill it there.
 
     Returns the reported `batchItemFailures` ids, or None when the process was killed. The child's
-    log output is copied to this process's stdout, so a test capturing output sees it too.
+    log output is copied to this process's stdout, so a test capturing output sees it too; with `output`,
+    everything the child wrote (stdout and stderr) is also appended there.
     """
     with tempfile.TemporaryDirectory() as folder:
         event, response = Path(folder, "event.json"), Path(folder, "response.json")
@@ -54,6 +57,8 @@ def run_in_child(
         finally:
             proxy.crash = carts.crash = None
         sys.stdout.write(out)
+        if output is not None:
+            output += [out, err]
         if process.returncode == -signal.SIGKILL:
             assert crash is not None, f"killed by someone else: {err[-2000:]}"
             return None
@@ -82,6 +87,10 @@ def main() -> None:
 
     from tests.factories import LambdaContext
 
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
+    if level:
+        # What Lambda's runtime does with AWS_LAMBDA_LOG_LEVEL: the root logger at that level, to stdout.
+        logging.basicConfig(level=level, stream=sys.stdout)
     event_path, response_path, handler = sys.argv[1:4]
     module, _, name = handler.rpartition(".")
     lambda_handler = getattr(importlib.import_module(module), name)

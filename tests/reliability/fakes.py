@@ -1,13 +1,15 @@
 """In-memory fakes of the ports in `order_creator.ports`, for property tests that need thousands of examples.
 
 They keep the promises of the real adapters and no more: the Cart API fake parses the answer's text with
-the same functions `cart.CartService` uses, and the store builds and marshals every item the way
-`dao.OrderDAO` does (so a value DynamoDB could not hold fails here as it would there), and applies a
-transaction's conditions all or nothing.
+the same functions `cart.CartService` uses, and the store builds every item the way `dao.OrderDAO` does,
+marshals it with boto3's serializer (which raises for a number DynamoDB cannot hold, as it would in the
+DAO), measures it in UTF-8 bytes on its own (an item over 400 KB is refused, as DynamoDB would), and
+applies a transaction's conditions all or nothing.
 """
 
 from __future__ import annotations
 
+import decimal
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -16,11 +18,11 @@ from boto3.dynamodb.types import TypeSerializer
 
 from order_creator.dao import order_item
 from order_creator.errors import CartNotFound, InvalidCart
-from order_creator.models import Cart, load_json, parse_cart
+from order_creator.models import Cart, Order, load_json, parse_cart
 from order_creator.ports import CounterKey, DeadLetter, NumberBlock, OrderKey, Snapshot, WriteResult
 
 _serializer = TypeSerializer()
-_MAX_ITEM_BYTES = 400 * 1024
+_MAX_ITEM_BYTES = 400_000  # DynamoDB's 400 KB, as the DAO counts it
 
 
 class FakeCarts:
@@ -52,7 +54,7 @@ class FakeStore:
         for key in orders:
             item = self.items.get((f"TENANT#{key.tenant_id}", f"ORDER#{key.order_id}"))
             if item is not None:
-                snapshot.existing[key.order_id] = item["cartId"]
+                snapshot.existing[key] = item["cartId"]
         for counter in counters:
             if counter in self.counters:
                 snapshot.counters[counter] = self.counters[counter]
@@ -67,10 +69,15 @@ class FakeStore:
                 result.counters[block.counter] = current
             for order in block.orders:
                 item = order_item(order)
-                _as_dynamodb_would_take_it(item)
+                key = OrderKey(order.tenant_id, order.id)
+                refusal = _dynamodb_refusal(item)
+                if refusal is not None:
+                    result.rejected[key] = refusal
                 if (item["PK"], item["SK"]) in self.items:
-                    result.existing[order.id] = self.items[(item["PK"], item["SK"])]["cartId"]
+                    result.existing[key] = self.items[(item["PK"], item["SK"])]["cartId"]
                 staged.append(item)
+        if result.rejected:
+            return WriteResult(committed=False, rejected=result.rejected)
         if result.counters or result.existing:
             return result
         for block in blocks:
@@ -90,10 +97,22 @@ class FakeDeadLetters:
         self.letters.extend(letters)
         return set()
 
+    def item_size(self, order: Order) -> int:
+        return _size(order_item(order))
 
-def _as_dynamodb_would_take_it(item: dict[str, Any]) -> None:
-    """Raise as boto3 or DynamoDB would for an item they cannot store (the real DAO meets the same)."""
-    marshalled = {key: _serializer.serialize(value) for key, value in item.items()}
-    encoded = json.dumps(marshalled, ensure_ascii=False).encode("utf-8")
-    if len(encoded) > _MAX_ITEM_BYTES:
-        raise ValueError(f"item of {len(encoded)} bytes is over DynamoDB's 400 KB")
+
+def _dynamodb_refusal(item: dict[str, Any]) -> str | None:
+    """Why boto3 or DynamoDB would refuse the item, or None. Raises nothing: the DAO refuses it per order."""
+    try:
+        for value in item.values():
+            _serializer.serialize(value)
+    except decimal.DecimalException:
+        return "a number DynamoDB cannot store"
+    if _size(item) > _MAX_ITEM_BYTES:
+        return "over DynamoDB's 400 KB"
+    return None
+
+
+def _size(item: dict[str, Any]) -> int:
+    # An upper bound of DynamoDB's item size, independent of the DAO's: the item as JSON, in UTF-8.
+    return len(json.dumps(item, default=str, ensure_ascii=False).encode("utf-8"))

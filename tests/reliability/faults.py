@@ -140,6 +140,7 @@ class WireProxy:
         # Every PutEvents entry EventBridge (moto) accepted, exactly as the client sent it: moto re-reads
         # a Detail through float before delivering, so exact amounts are checked here.
         self.published: list[dict[str, Any]] = []
+        self.transaction_bytes: list[int] = []  # each TransactWriteItems' items, sized by the emulator's rules
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> str:
@@ -174,6 +175,7 @@ class WireProxy:
         self.write_delay = 0.0
         self.operations.clear()
         self.published = []
+        self.transaction_bytes.clear()
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
@@ -181,6 +183,13 @@ class WireProxy:
         self.operations[operation] += 1
         if operation == "TransactWriteItems" and self.write_delay:
             time.sleep(self.write_delay)
+        if operation == "TransactWriteItems":
+            # moto accepts any transaction size; DynamoDB refuses over 4 MB every time, so the proxy does.
+            size = _transaction_bytes(body)
+            self.transaction_bytes.append(size)
+            if size > MAX_TRANSACTION_BYTES:
+                _send(request, *_validation_error("Transaction request cannot be larger than 4 MB"))
+                return
         crash = self.crash
         if crash is not None and _kills_before(crash.step, operation):
             crash.kill()
@@ -249,6 +258,26 @@ class WireProxy:
             return response.status, answer, kept
         finally:
             connection.close()
+
+
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024  # DynamoDB's limit on the aggregate size of a transaction's items
+
+
+def _transaction_bytes(request_body: bytes) -> int:
+    """The aggregate size of the items a TransactWriteItems writes, by moto's own item-size rules."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    total = 0
+    for entry in json.loads(request_body).get("TransactItems", []):
+        item = entry.get("Put", {}).get("Item", {})
+        total += sum(bytesize(name) + DynamoType(value).size() for name, value in item.items())
+    return total
+
+
+def _validation_error(message: str) -> tuple[int, bytes, list[tuple[str, str]]]:
+    document = {"__type": "com.amazon.coral.validate#ValidationException", "message": message}
+    return 400, json.dumps(document).encode(), [("Content-Type", "application/x-amz-json-1.0")]
 
 
 def _kills_before(step: str, operation: str) -> bool:
@@ -321,13 +350,28 @@ class CartReply:
     content_type: str = "application/json"
     fault: str | None = None
     delay: float = 0.0  # seconds before answering
+    # Hostile answers (issue 16): extra headers (a Location for a redirect), the status line and headers
+    # or the body sent one byte every `trickle` seconds, `padding` spaces after the body (a huge answer,
+    # streamed, never held in memory), and no Content-Length (the body ends when the connection closes).
+    headers: tuple[tuple[str, str], ...] = ()
+    trickle: float = 0.0
+    trickle_headers: bool = False
+    padding: int = 0
+    content_length: bool = True
+
+    @property
+    def hostile(self) -> bool:
+        """Whether this answer needs the raw writer (anything a well-behaved server would not do)."""
+        return bool(self.headers or self.trickle or self.padding or not self.content_length)
 
 
 class CartApi:
     """The Cart API on loopback (`GET /v1.0/carts/{cartId}?tenantId=`), threaded like a real one.
 
     Carts are registered per (tenant id, cart id); an unknown one answers 404. On top, a seeded share of
-    requests fails: 500, 429, no answer within the client's timeout, or a slow but good answer.
+    requests fails: 500, 429, no answer within the client's timeout, or a slow but good answer. A cart's
+    `CartReply` may also be hostile (a redirect, a trickle, a huge body); `seen` keeps every request's
+    headers and `bytes_sent` what the hostile answers actually put on the wire.
     """
 
     def __init__(self, timeout_hold: float = 1.0, slow_delay: float = 0.15) -> None:
@@ -337,6 +381,8 @@ class CartApi:
         self.slow_delay = slow_delay
         self.delay = 0.0  # every answer waits this long (the deadline tests)
         self.requests = 0
+        self.seen: list[dict[str, str]] = []
+        self.bytes_sent = 0
         self._carts: dict[tuple[str, str], CartReply] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -373,6 +419,8 @@ class CartApi:
         with self._lock:
             self._carts.clear()
             self.requests = 0
+            self.seen.clear()
+            self.bytes_sent = 0
         self.faults = Faults()
         self.crash = None
         self.delay = 0.0
@@ -388,6 +436,7 @@ class CartApi:
         cart_id = unquote(parts.path.removeprefix("/v1.0/carts/"))
         with self._lock:
             self.requests += 1
+            self.seen.append(dict(request.headers.items()))
             reply = self._carts.get((tenant_id, cart_id))
         delay = self.delay + (reply.delay if reply is not None else 0.0)
         if delay:
@@ -409,9 +458,46 @@ class CartApi:
         elif reply.fault is not None:
             self.faults.count(reply.fault)
         body = reply.body.encode("utf-8", "surrogatepass")
-        _send(request, reply.status, body, [("Content-Type", reply.content_type)])
+        if reply.hostile:
+            self._send_hostile(request, reply, body)
+        else:
+            _send(request, reply.status, body, [("Content-Type", reply.content_type)])
         if self.crash is not None:
             self.crash.cart_answered()
+
+    def _send_hostile(self, request: BaseHTTPRequestHandler, reply: CartReply, body: bytes) -> None:
+        """Write the answer on the raw socket, as slowly or as long as `reply` asks; stop when the client leaves."""
+        request.close_connection = True
+        lines = [f"HTTP/1.1 {reply.status} Hostile", f"Content-Type: {reply.content_type}", "Connection: close"]
+        lines += [f"{name}: {value}" for name, value in reply.headers]
+        if reply.content_length:
+            lines.append(f"Content-Length: {len(body) + reply.padding}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        try:
+            self._write(request, head, reply.trickle if reply.trickle_headers else 0.0)
+            self._write(request, body, 0.0 if reply.trickle_headers else reply.trickle)
+            chunk = b" " * 65536
+            left = reply.padding
+            while left > 0 and not self._stopping.is_set():
+                self._write(request, chunk[:left], 0.0)
+                left -= len(chunk)
+        except OSError:  # the client gave up: exactly what a bounded client should do
+            return
+
+    def _write(self, request: BaseHTTPRequestHandler, data: bytes, trickle: float) -> None:
+        if not trickle:
+            request.wfile.write(data)
+            request.wfile.flush()
+            with self._lock:
+                self.bytes_sent += len(data)
+            return
+        for i in range(len(data)):
+            if self._stopping.wait(trickle):
+                return
+            request.wfile.write(data[i : i + 1])
+            request.wfile.flush()
+            with self._lock:
+                self.bytes_sent += 1
 
 
 # --- plumbing -------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ class FakeStore:
     """Orders and counters in dicts; `write` is all-or-nothing with cancellation reasons like DynamoDB's."""
 
     def __init__(self) -> None:
-        self.orders: dict[str, Order] = {}
+        self.orders: dict[OrderKey, Order] = {}
         self.counters: dict[CounterKey, int] = {}
         self.reads = 0
         self.writes = 0
@@ -46,7 +46,7 @@ class FakeStore:
     def read(self, orders: Sequence[OrderKey], counters: Sequence[CounterKey]) -> Snapshot:
         self.reads += 1
         return Snapshot(
-            existing={k.order_id: self.orders[k.order_id].cart_id for k in orders if k.order_id in self.orders},
+            existing={k: self.orders[k].cart_id for k in orders if k in self.orders},
             counters={k: self.counters[k] for k in counters if k in self.counters},
         )
 
@@ -59,15 +59,19 @@ class FakeStore:
             if self.counters.get(block.counter, 0) != block.previous:
                 result.counters[block.counter] = self.counters.get(block.counter, 0)
             for order in block.orders:
-                if order.id in self.orders:
-                    result.existing[order.id] = self.orders[order.id].cart_id
+                key = OrderKey(order.tenant_id, order.id)
+                if key in self.orders:
+                    result.existing[key] = self.orders[key].cart_id
         if result.counters or result.existing:
             return result
         for block in blocks:
             self.counters[block.counter] = block.last
             for order in block.orders:
-                self.orders[order.id] = order
+                self.orders[OrderKey(order.tenant_id, order.id)] = order
         return WriteResult(committed=True)
+
+    def item_size(self, order: Order) -> int:
+        return len(order.model_dump_json().encode("utf-8"))
 
 
 class FakeDeadLetters:

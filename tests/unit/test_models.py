@@ -77,8 +77,37 @@ def test_a_missing_or_malformed_known_field_is_a_permanent_failure_naming_it(ove
 def test_a_percentage_dynamodb_cannot_hold_is_refused(number):
     text = body(campaign={"id": "c", "code": "X", "discountPercentage": "@"}).replace('"@"', number)
 
-    with pytest.raises(InvalidMessage, match="discountPercentage: Decimal input"):
+    with pytest.raises(InvalidMessage, match=r"discountPercentage: Value error, .* DynamoDB can store"):
         parse_message(text)
+
+
+@pytest.mark.parametrize(
+    ("number", "stored"),
+    [("100", "100"), ("0", "0"), ("12.5" + "0" * 40, "12.5"), ("1E-130", "1E-130"), ("33.3333333333", "33.3333333333")],
+)
+def test_a_percentage_the_table_can_hold_is_kept_by_value(number, stored):
+    text = body(campaign={"id": "c", "code": "X", "discountPercentage": "@"}).replace('"@"', number)
+
+    campaign = parse_message(text).campaign
+
+    assert campaign is not None and str(campaign.discount_percentage) == stored
+
+
+@pytest.mark.parametrize(
+    ("overrides", "value"),
+    [
+        ({"dateCreated": "leak.canary@example.com"}, "leak.canary"),
+        ({"paymentDetails": {"paymentId": "p", "paidAt": "1 Long St"}}, "Long St"),
+        ({"campaign": {"id": "c", "code": "X", "toDate": "Cape Town"}}, "Cape Town"),
+        ({"orderId": "leak.canary@example.com"}, "`l`"),
+    ],
+)
+def test_a_reason_never_repeats_the_value_it_refuses(overrides, value):
+    # A value may be personal data even in the wrong field: the reason names the field and the rule only
+    with pytest.raises(InvalidMessage) as raised:
+        parse_message(body(**overrides))
+
+    assert value not in str(raised.value)
 
 
 @pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '"text"', "null", '{"a": NaN}', '{"a": "\\ud800"}'])
@@ -131,7 +160,9 @@ def test_the_contract_cart_is_valid():
         (("total",), Decimal("333.49"), "subtotal + tax"),
         (("currency",), "zar", "currency"),
         (("tenantId",), "tenant#001", "tenantId"),
-        (("items", 0, "unitPrice"), Decimal("149.999999999"), "decimal"),
+        (("items", 0, "unitPrice"), Decimal("1E-131"), "smallest number DynamoDB can store"),
+        (("items", 0, "unitPrice"), Decimal("1E+126"), "beyond the numbers DynamoDB can store"),
+        (("items", 0, "unitPrice"), Decimal("1." + "1" * 38), "more than 38 significant digits"),
     ],
 )
 def test_a_cart_that_breaks_a_rule_is_invalid(path, value, reason):
@@ -145,6 +176,28 @@ def test_a_cart_that_breaks_a_rule_is_invalid(path, value, reason):
         parse_cart(document)
 
     assert reason in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("amount", "stored"),
+    [
+        ("0.123456789", "0.123456789"),
+        ("1E+16", "1E+16"),
+        ("0.1" + "0" * 40, "0.1"),
+        ("1" * 38, "1" * 38),
+        ("1" * 38 + "0" * 10, "1" * 38 + "0" * 10),
+    ],
+)
+def test_any_amount_the_table_can_hold_is_kept_by_value(amount, stored):
+    # Given a one-line cart whose every amount is `amount` (the Cart API owns prices: no cap on decimals)
+    document = cart("t", "c", prices=(amount,), tax="0")
+    document["items"][0]["unitPrice"] = document["items"][0]["subtotal"] = Decimal(amount)
+    document["subtotal"] = document["total"] = Decimal(amount)
+
+    # When it is parsed / Then every amount is kept, written as given or, past 38 digits, without trailing zeros
+    parsed = parse_cart(load_json(cart_json(document)))
+    assert parsed.total == Decimal(stored) and Decimal(stored) == Decimal(amount)
+    assert len(parsed.total.as_tuple().digits) <= 38
 
 
 def test_a_cart_that_is_not_an_object_is_invalid():
