@@ -86,6 +86,9 @@ class FakeStore:
             self.items[(item["PK"], item["SK"])] = item
         return WriteResult(committed=True)
 
+    def item_size(self, order: Order) -> int:
+        return _size(order_item(order))
+
 
 class FakeDeadLetters:
     """`DeadLetterSink` that keeps every letter."""
@@ -96,9 +99,6 @@ class FakeDeadLetters:
     def send(self, letters: Sequence[DeadLetter]) -> set[str]:
         self.letters.extend(letters)
         return set()
-
-    def item_size(self, order: Order) -> int:
-        return _size(order_item(order))
 
 
 def _dynamodb_refusal(item: dict[str, Any]) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from order_creator.batch import BatchProcessor, Record, Status, settle
@@ -29,6 +29,7 @@ from tests.reliability.faults import CartReply
 from tests.reliability.scenario import read_dead_letters
 
 TENANT = "tenant-bad-input"
+TWIN = "tenant-bad-input-twin"  # shares order ids (and cart id texts) with TENANT: its orders are its own
 VALID, PERMANENT, EITHER = "valid", "permanent", "either"
 PERMANENT_TYPES = {"InvalidMessage", "CartNotFound", "CartRejected", "InvalidCart", "OrderConflict"}
 
@@ -133,26 +134,100 @@ def _many_digits(draw, body, document):
     digits = draw(st.integers(1, 50))
     value = Decimal("12." + "".join(draw(st.sampled_from("0123456789")) for _ in range(digits)))
     if draw(st.booleans()):
-        # DynamoDB holds 38 significant digits: a percentage may have 36 decimals, no more
         value = draw(st.sampled_from([value, Decimal(f"1E-{digits * 4}")]))
         body["campaign"] = {"id": "c", "code": "C", "discountPercentage": value}
-        return _case(_expected_for_number(value, decimals=36), body, document)
+        return _case(VALID if _storable(value) else PERMANENT, body, document)
+    _price_first_line(document, value)
+    return _case(_expected_for_number(value), body, document)
+
+
+def _past_38_digits_with_trailing_zeros(draw, body, document):
+    # A value the table holds (1-38 significant digits, exponent in DynamoDB's range) written with enough
+    # trailing zeros to pass 38 digits: it is stored by value, never refused for its form (issue 16, 1)
+    significant = draw(st.text("0123456789", min_size=1, max_size=38).filter(lambda t: t[0] != "0"))
+    exponent = draw(st.integers(-128, 80))
+    zeros = draw(st.integers(39 - len(significant), 60))
+    value = Decimal(f"{significant}{'0' * zeros}E{exponent - zeros}")
+    assert len(value.as_tuple().digits) > 38
+    if draw(st.booleans()):
+        percentage = Decimal(f"{min(int(significant[:2]), 100)}.{significant[2:]}{'0' * zeros}")
+        body["campaign"] = {"id": "c", "code": "C", "discountPercentage": percentage}
+        return _case(VALID if _storable(percentage) else PERMANENT, body, document)
+    _price_first_line(document, value)
+    return _case(_expected_for_number(value), body, document)
+
+
+def _price_first_line(document, value):
+    """Make `value` the first line's price and subtotal; the cart's sums follow exactly."""
     with localcontext() as exact:
-        exact.prec = 80
+        exact.prec = 400
         document["items"][0].update(unitPrice=value, subtotal=value)
         document["subtotal"] = value + Decimal("0.01")
         document["total"] = document["subtotal"] + document["tax"]
-    return _case(_expected_for_number(value, decimals=8), body, document)
 
 
-def _expected_for_number(value: Decimal, decimals: int) -> str:
-    """Valid when its value needs at most `decimals` decimals and 38 digits (12.50000 is 12.5); written with
-    more than 38 digits it may be refused for its form, so either outcome is right then."""
-    normalized = value.normalize().as_tuple()
-    needed_decimals = max(0, -int(normalized.exponent))
-    if needed_decimals > decimals or max(len(normalized.digits), needed_decimals) > 38:
-        return PERMANENT
-    return VALID if len(value.as_tuple().digits) <= 38 else EITHER
+def _expected_for_number(value: Decimal) -> str:
+    """For a price: valid when DynamoDB can hold it and every sum it is part of (contract §3: no cap on decimals).
+
+    The table holds 38 significant digits and magnitudes from 1E-130 to below 1E+126; trailing zeros
+    do not count (12.50000 is 12.5). The cart's subtotal adds 0.01 to a price, so that sum must fit too.
+    """
+    with localcontext() as exact:
+        exact.prec = 400
+        values = [value, value + Decimal("0.01"), value + Decimal("0.01") + Decimal("43.50")]
+    return VALID if all(_storable(v) for v in values) else PERMANENT
+
+
+def _storable(value: Decimal) -> bool:
+    if value == 0:
+        return True
+    digits = value.as_tuple().digits
+    significant = len("".join(map(str, digits)).rstrip("0"))
+    return significant <= 38 and Decimal("1E-130") <= abs(value) < Decimal("1E+126")
+
+
+# Text fields and their length limits (characters): the message's and the cart's.
+_MESSAGE_TEXT = {
+    ("billingAddress", "street"): 256,
+    ("billingAddress", "city"): 256,
+    ("billingAddress", "province"): 256,
+    ("billingAddress", "postalCode"): 16,
+    ("campaign", "id"): 256,
+    ("campaign", "code"): 256,
+    ("campaign", "name"): 256,
+    ("paymentDetails", "paymentId"): 256,
+    ("paymentDetails", "method"): 256,
+}
+_CART_TEXT = ("id", "productId", "productName")
+MULTI_BYTE = st.characters(min_codepoint=0x80, exclude_categories=("Cs",))  # 2, 3 and 4 bytes in UTF-8
+
+
+def _exactly(draw, length):
+    """`length` multi-byte characters: a drawn run repeated (a few thousand drawn characters would overrun
+    Hypothesis's buffer and the example would be thrown away)."""
+    run = draw(st.text(MULTI_BYTE, min_size=1, max_size=8))
+    return (run * length)[:length]
+
+
+def _multi_byte_text_at_every_limit(draw, body, document):
+    # Every text field of the message and of the cart's lines filled to its limit with multi-byte
+    # characters: limits count characters, so it is valid; one character more anywhere is refused
+    body["campaign"] = {"id": "c", "code": "C"}
+    body["paymentDetails"] = {"paymentId": "p"}
+    for (part, name), limit in _MESSAGE_TEXT.items():
+        body[part][name] = _exactly(draw, limit)
+    for line in document["items"]:
+        for name in _CART_TEXT:
+            line[name] = _exactly(draw, 256)
+    if not draw(st.booleans()):
+        return _case(VALID, body, document)
+    fields = [*(("message", *key) for key in _MESSAGE_TEXT), *(("cart", name, "") for name in _CART_TEXT)]
+    where, first, second = draw(st.sampled_from(fields))
+    if where == "message":
+        body[first][second] += draw(MULTI_BYTE)
+    else:
+        document["items"][0][first] += draw(MULTI_BYTE)
+    return _case(PERMANENT, body, document)
 
 
 def _quantity(draw, body, document):
@@ -217,6 +292,8 @@ MUTATIONS = [
     _lone_surrogate,
     _number_as_string,
     _many_digits,
+    _past_38_digits_with_trailing_zeros,
+    _multi_byte_text_at_every_limit,
     _quantity,
     _date_without_offset,
     _edge_of_the_calendar,
@@ -225,6 +302,22 @@ MUTATIONS = [
     _cart_not_json,
     _cart_wrong_shape,
 ]
+
+
+@st.composite
+def batches(draw: st.DrawFn, max_size: int = 10) -> list[dict[str, Any]]:
+    """Cases, and for some of them a twin: the same order id and cart id text in another tenant (its own order)."""
+    batch = draw(st.lists(cases(), min_size=1, max_size=max_size))
+    twins = []
+    for case in batch:
+        if case["expect"] == VALID and draw(st.integers(0, 2)) == 0:
+            body = {**case["body"], "tenantId": TWIN}
+            document = {**case["cart"], "tenantId": TWIN} if isinstance(case["cart"], dict) else case["cart"]
+            twins.append(
+                {**case, "body": body, "cart": document, "tenant": TWIN, "mutation": "twin:" + case["mutation"]}
+            )
+    order = draw(st.permutations(batch + twins))
+    return list(order)
 
 
 def _is_json_object(text: str) -> bool:
@@ -268,9 +361,10 @@ def fakes():
 def _records(batch, serve):
     records = []
     for case in batch:
+        event(case["mutation"])  # --hypothesis-show-statistics: how often each class was searched
         text = _cart_text(case)
         if text is not None:
-            serve(case["cart_id"], text)
+            serve(case.get("tenant", TENANT), case["cart_id"], text)
         records.append(record(_body_text(case)))
     return records
 
@@ -283,14 +377,14 @@ def _personal(case):
 
 
 @settings(PROPERTY, max_examples=400)
-@given(batch=st.lists(cases(), min_size=1, max_size=10))
+@given(batch=batches())
 def test_every_record_ends_as_an_order_or_a_permanent_failure_with_a_reason(fakes, batch):
     # Given a batch of messages and carts, each with at most one thing wrong
     carts, store, processor = fakes
     carts.texts.clear()
     store.items.clear()
     store.counters.clear()
-    records = _records(batch, lambda cart_id, text: carts.texts.__setitem__((TENANT, cart_id), text))
+    records = _records(batch, lambda tenant, cart_id, text: carts.texts.__setitem__((tenant, cart_id), text))
 
     # When the batch runs (on fakes of the ports) and its outcomes are settled with a dead-letter queue
     report = processor.process([_as_record(r) for r in records], lambda: 30.0)
@@ -308,15 +402,17 @@ def test_every_record_ends_as_an_order_or_a_permanent_failure_with_a_reason(fake
             assert outcome.error.error_type in PERMANENT_TYPES
             assert str(outcome.error).strip()
             assert not any(value in str(outcome.error) for value in _personal(case))
-    # And the store holds exactly the created orders, numbered 1..N per day with N the counter
+    # And the store holds exactly the created orders, each in its own tenant, numbered 1..N per tenant and
+    # day with N the counter
     created = [o for o in report.outcomes if o.status is Status.CREATED]
     assert len(store.items) == len(created)
-    by_day: dict[str, list[int]] = {}
+    assert {(o.tenant_id, o.order_id) for o in created} == {(i["tenantId"], i["id"]) for i in store.items.values()}
+    by_day: dict[tuple[str, str], list[int]] = {}
     for item in store.items.values():
         _, day, sequence = item["orderNumber"].split("-")
-        by_day.setdefault(day, []).append(int(sequence))
-    assert {day: sorted(numbers) for day, numbers in by_day.items()} == {
-        day_key(key.day): list(range(1, value + 1)) for key, value in store.counters.items()
+        by_day.setdefault((item["tenantId"], day), []).append(int(sequence))
+    assert {key: sorted(numbers) for key, numbers in by_day.items()} == {
+        (key.tenant_id, day_key(key.day)): list(range(1, value + 1)) for key, value in store.counters.items()
     }
     # And every permanent failure is dead-lettered with its body byte for byte
     permanent = {o.record.message_id: o.record.body for o in report.outcomes if o.status is Status.PERMANENT}
@@ -328,18 +424,23 @@ def _as_record(raw):
 
 
 @settings(PROPERTY, max_examples=15)
-@given(batch=st.lists(cases(), min_size=1, max_size=10))
+@given(batch=batches())
 def test_the_real_handler_ends_each_record_as_an_order_or_a_dead_letter(rig, batch):
     # Given a batch of messages and carts, served by the Cart API on loopback
-    records = _records(batch, lambda cart_id, text: rig.carts.put(TENANT, cart_id, CartReply(text)))
-    before = {o["id"] for o in orders_of(rig.dynamodb, rig.table, TENANT)}
+    records = _records(batch, lambda tenant, cart_id, text: rig.carts.put(tenant, cart_id, CartReply(text)))
+    before = {(t, o["id"]) for t in (TENANT, TWIN) for o in orders_of(rig.dynamodb, rig.table, t)}
 
     # When the real handler runs it against the moto server, with a dead-letter queue
     failures = invoke(*records)
 
     # Then nothing is left for SQS: each record became an order or a dead letter, never both
     assert failures == []
-    created = {o["sourceMessageId"] for o in orders_of(rig.dynamodb, rig.table, TENANT) if o["id"] not in before}
+    created = {
+        o["sourceMessageId"]
+        for t in (TENANT, TWIN)
+        for o in orders_of(rig.dynamodb, rig.table, t)
+        if (t, o["id"]) not in before
+    }
     dead = {letter.source_message_id: letter for letter in read_dead_letters(rig.sqs, rig.dead_letter_queue)}
     for case, raw in zip(batch, records, strict=True):
         message_id = raw["messageId"]
@@ -352,6 +453,7 @@ def test_the_real_handler_ends_each_record_as_an_order_or_a_dead_letter(rig, bat
             assert dead[message_id].body == raw["body"]
     # And no order is half-written: numbers 1..N per day, N the counter
     assert_gapless(rig.dynamodb, rig.table, TENANT)
+    assert_gapless(rig.dynamodb, rig.table, TWIN)
 
 
 @pytest.mark.parametrize(
