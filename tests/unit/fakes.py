@@ -40,6 +40,7 @@ class FakeStore:
         self.counters: dict[CounterKey, int] = {}
         self.reads = 0
         self.writes = 0
+        self.pending: Sequence[NumberBlock] = ()  # the blocks of the write in progress, for `before_write`
         # Called before each write: lets a test simulate a concurrent writer or a busy table.
         self.before_write: Callable[[FakeStore], WriteResult | None] | None = None
 
@@ -52,6 +53,7 @@ class FakeStore:
 
     def write(self, blocks: Sequence[NumberBlock]) -> WriteResult:
         self.writes += 1
+        self.pending = blocks
         if self.before_write is not None and (forced := self.before_write(self)) is not None:
             return forced
         result = WriteResult(committed=False)

@@ -19,7 +19,7 @@ from order_creator.errors import (
     OrderConflict,
     StoreUnavailable,
 )
-from order_creator.ports import CounterKey, WriteResult
+from order_creator.ports import CounterKey, OrderKey, WriteResult
 from tests.factories import cart, message, new_tenant
 from tests.unit.fakes import FakeCarts, FakeDeadLetters, FakeStore
 
@@ -388,3 +388,44 @@ def test_a_repeat_of_a_stored_order_after_a_conflicting_record_is_a_duplicate():
 
     # Then the stored cart decides: the c2 record is a conflict, the repeat a duplicate
     assert [o.status for o in report.outcomes] == [Status.PERMANENT, Status.DUPLICATE]
+
+
+def test_one_order_id_in_two_tenants_is_two_orders_and_a_repeat_in_each_is_a_duplicate():
+    # Given one orderId and cart id text in two tenants, each sent twice, interleaved in one batch
+    carts, store = FakeCarts(), FakeStore()
+    a, b = new_tenant(), new_tenant()
+    order_id = "3f0b6c1e-8d0a-4f6e-9f57-2b1f8f3f9a10"
+    for tenant in (a, b):
+        carts.add(cart(tenant, "same"))
+    records = [rec(message(t, "same", orderId=order_id), f"m{i}") for i, t in enumerate([a, b, a, b])]
+
+    # When the batch is processed
+    report = processor(carts, store).process(records, plenty)
+
+    # Then each tenant's first is created with its own number 1, each repeat is a duplicate
+    assert [o.status for o in report.outcomes] == [Status.CREATED] * 2 + [Status.DUPLICATE] * 2
+    assert store.counters == {CounterKey(a, DAY): 1, CounterKey(b, DAY): 1}
+
+
+def test_an_order_the_store_cannot_hold_is_permanent_and_the_others_are_written():
+    # Given three orders, the second of which the store refuses whatever happens (too large)
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    for i in range(3):
+        carts.add(cart(tenant, f"c{i}"))
+    records = [rec(message(tenant, f"c{i}"), f"m{i}") for i in range(3)]
+    refused = json.loads(records[1].body)["orderId"]
+
+    def refuse_second(s: FakeStore) -> WriteResult | None:
+        if any(o.id == refused for block in s.pending for o in block.orders):
+            return WriteResult(committed=False, rejected={OrderKey(tenant, refused): "over 400 KB"})
+        return None
+
+    store.before_write = refuse_second
+
+    # When the batch is processed
+    report = processor(carts, store).process(records, plenty)
+
+    # Then the others are created, numbered 1 and 2, and the refused one is a permanent UnstorableOrder
+    assert [o.status for o in report.outcomes] == [Status.CREATED, Status.PERMANENT, Status.CREATED]
+    assert report.outcomes[1].error is not None and report.outcomes[1].error.error_type == "UnstorableOrder"
+    assert sorted(o.order_number for o in store.orders.values()) == ["ORD-20251230-00001", "ORD-20251230-00002"]
