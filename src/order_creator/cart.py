@@ -115,7 +115,7 @@ def _read_body(response: requests.Response) -> bytes:
 #
 # urllib3's (and requests') timeouts apply to each socket operation: a server sending one byte just
 # before each timeout holds a request for ever. These connections give each request one deadline,
-# CART_API_TIMEOUT_SECONDS after it starts (after its connect, for a new connection), and every read of
+# CART_API_TIMEOUT_SECONDS after it starts (from its connect, for a new connection), and every read of
 # its status line, headers and body waits only for what is left of it.
 
 
