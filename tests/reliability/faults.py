@@ -14,6 +14,7 @@ import json
 import os
 import random
 import signal
+import ssl
 import threading
 import time
 from collections import Counter
@@ -387,9 +388,10 @@ class CartApi:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self._scheme = "http"
 
-    def start(self) -> str:
-        """Serve in daemon threads; return the base URL including the version, as CART_LAMBDA_API_URL."""
+    def start(self, tls: ssl.SSLContext | None = None) -> str:
+        """Serve in daemon threads (over TLS with `tls`); return the base URL with its version (CART_LAMBDA_API_URL)."""
         api = self
 
         class Handler(_QuietHandler):
@@ -399,6 +401,9 @@ class CartApi:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self._scheme = "https" if tls is not None else "http"
         threading.Thread(target=self._server.serve_forever, name="cart-api", daemon=True).start()
         return self.url
 
@@ -406,7 +411,7 @@ class CartApi:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1.0"
+        return f"{self._scheme}://{host}:{port}/v1.0"
 
     def stop(self) -> None:
         self._stopping.set()
@@ -498,6 +503,43 @@ class CartApi:
             request.wfile.flush()
             with self._lock:
                 self.bytes_sent += 1
+
+
+def self_signed_tls(folder: str) -> tuple[ssl.SSLContext, str]:
+    """A server TLS context for 127.0.0.1 with a fresh self-signed certificate, and that certificate's PEM
+    path (a client trusts it with REQUESTS_CA_BUNDLE)."""
+    import datetime
+    import ipaddress
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = Path(folder, "cart-api.pem"), Path(folder, "cart-api.key")
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context, str(cert_path)
 
 
 # --- plumbing -------------------------------------------------------------------------------------------
