@@ -1,15 +1,19 @@
 """`order-creator`: run the pipeline on one machine or as a worker, and operate its table and queues.
 
     order-creator local                      the example end to end on an embedded emulator
+    order-creator cart-api                   a Cart API on loopback serving a carts file (for the worker)
     order-creator worker --queue-url URL     the SQS consumer that runs the Lambda handler (ECS, a VM)
+    order-creator queue send --queue-url URL put a messages file on a queue, as a producer would
     order-creator orders get ORDER_ID        one order, found by id alone
     order-creator orders list --tenant T     a tenant's orders, paginated
     order-creator dlq inspect | redrive      the dead-letter queue
     order-creator table create               a development table with the contract's schema
     order-creator events show | replay       order events: what reached a queue target; replay from the table
 
-Every subcommand takes --endpoint-url and honours the standard AWS variables. A user mistake (a missing
-table, a wrong queue URL, an unreadable file, a bad argument) is one line on stderr and a non-zero exit.
+Every command that talks to AWS takes --endpoint-url and honours the standard AWS variables. Exit codes:
+0 done; 1 the command ran and its answer is no (no such order, an outcome not as expected); 2 a mistake
+of the command line or the environment (a bad argument, a missing table or queue, an unreachable
+endpoint), always one line on stderr; 128 + the signal when Ctrl-C or SIGTERM ended it.
 """
 
 from __future__ import annotations
@@ -18,16 +22,30 @@ import argparse
 import base64
 import binascii
 import json
+import math
 import os
+import re
 import sys
+import time
+import uuid
+import warnings
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
-EXIT_FAILED = 1  # the command ran and failed (missing table, queue, order; results not as expected)
-EXIT_USAGE = 2  # the command line or the environment is wrong
-_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS")
+from order_creator.interrupts import Interrupted, handle_signals
+
+EXIT_FAILED = 1  # the command ran and its answer is no (no such order, results not as expected)
+EXIT_USAGE = 2  # the command line or the environment is wrong (a bad argument, a missing table or queue...)
+_ENDPOINT_VARIABLES = (  # what --endpoint-url points at the endpoint: every service the commands and handlers use
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+)
 _ORDER_FIELDS = [
     "id",
     "orderNumber",
@@ -41,7 +59,8 @@ _ORDER_FIELDS = [
     "dateCreated",
     "sourceMessageId",
 ]
-_TABLE_COLUMNS = (("ORDER ID", 36), ("ORDER NUMBER", 18), ("STATUS", 15), ("TOTAL", 16), ("CREATED", 29))
+_TABLE_COLUMNS = (("ORDER ID", 36), ("ORDER NUMBER", 18), ("STATUS", 15), ("TOTAL", 16), ("CREATED", 25))
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 
 class UsageError(Exception):
@@ -54,18 +73,42 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, when it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; return the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"):
-        # Lambda and ECS set AWS_REGION; botocore reads only AWS_DEFAULT_REGION (or a profile).
-        os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"]
-    if args.endpoint_url:
-        # The handler's own clients read the endpoint from the environment: point them all at it.
-        os.environ.update(dict.fromkeys(_ENDPOINT_VARIABLES, args.endpoint_url))
+    """Run one subcommand; return the process exit code.
+
+    The one place where every command's known errors become one line on stderr (exit code 2) and a
+    SIGINT/SIGTERM becomes one line (exit code 128 + the signal) rather than a traceback.
+    """
+    # The process's own command (no argv given) keeps no Python handler after it: see handle_signals.
+    with warnings.catch_warnings(), handle_signals(restore=argv is not None):
+        if not sys.warnoptions:
+            # A user of the command has no use for a library's warnings (python -W or PYTHONWARNINGS shows them).
+            warnings.simplefilter("ignore")
+        try:
+            return _run(argv)
+        except Interrupted as interrupt:  # wherever it landed, even while an error was being reported
+            _err(f"order-creator: interrupted by {interrupt.name}")
+            return interrupt.exit_code
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args: argparse.Namespace | None = None
     try:
-        code: int = args.command(args)
+        args = build_parser().parse_args(argv)
+        _point_clients(args)
+        code = int(args.command(args))
+        sys.stdout.flush()  # now, while a signal is still answered with one line rather than cut short
+        return code
     except BrokenPipeError:
         # The reader went away (`orders list | head`): stop quietly, and keep Python's exit flush quiet too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -74,44 +117,84 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = _user_error(error, args)
         if message is None:
             raise
-        print(f"order-creator: error: {message}", file=sys.stderr)
-        return EXIT_USAGE if _is_setup_error(error) else EXIT_FAILED
-    return code
+        _err(f"order-creator: error: {_one_line(message)}")
+        return EXIT_USAGE
+
+
+def _point_clients(args: argparse.Namespace) -> None:
+    """The region and endpoints every client of this process (the handler's too) will use, checked first."""
+    if os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"):
+        # Lambda and ECS set AWS_REGION; botocore reads only AWS_DEFAULT_REGION (or a profile).
+        os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"]
+    if not hasattr(args, "endpoint_url"):
+        return  # a command that talks to no AWS service (cart-api)
+    if args.endpoint_url:
+        # The handler's own clients read the endpoint from the environment: point them all at it.
+        os.environ.update(dict.fromkeys(_ENDPOINT_VARIABLES, args.endpoint_url))
+    for name, value in sorted(os.environ.items()):
+        if name.startswith("AWS_ENDPOINT_URL") and value and _endpoint_problem(value):
+            raise UsageError(f"{name}={value!r} {_endpoint_problem(value)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: subcommands, each with --endpoint-url."""
-    common = _Parser(add_help=False)
-    common.add_argument(
-        "--endpoint-url",
-        metavar="URL",
-        help="DynamoDB/SQS endpoint (moto, LocalStack...); overrides AWS_ENDPOINT_URL*. Default: AWS",
-    )
-    parser = _Parser(prog="order-creator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The command line: a parser per subcommand, each naming the function that runs it (`command`)."""
+    parser = _Parser(prog="order-creator", description=__doc__, formatter_class=_Help)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    local = commands.add_parser("local", parents=[common], help="run the example end to end on one machine")
-    local.add_argument("--messages", type=Path, help="messages file (default: examples/messages.json)")
-    local.add_argument("--carts", type=Path, help="carts the local Cart API serves (default: examples/carts.json)")
-    local.add_argument("--timeout", type=_positive(float), default=120.0, help="give up after SECONDS (default 120)")
+    local = _command(commands, "local", "run the example end to end on one machine", endpoint=_LOCAL_ENDPOINT)
+    local.add_argument("--messages", metavar="FILE", type=Path, help="messages file (default: examples/messages.json)")
+    local.add_argument(
+        "--carts", metavar="FILE", type=Path, help="carts the local Cart API serves (default: examples/carts.json)"
+    )
+    local.add_argument(
+        "--name",
+        type=_resource_name,
+        help="name of the table and the queue (its dead-letter queue: NAME-dlq) (default: orders-local-<random>)",
+    )
+    local.add_argument("--timeout", metavar="SECONDS", type=_positive(float), default=120, help="give up after")
     local.set_defaults(command=_local)
 
-    worker = commands.add_parser("worker", parents=[common], help="consume an SQS queue with the Lambda handler")
-    worker.add_argument("--queue-url", required=True, help="the source queue")
-    worker.add_argument("--batch-size", type=_bounded_int(1, 10), default=10, help="messages per batch (1-10)")
-    worker.add_argument("--wait-seconds", type=_bounded_int(0, 20), default=20, help="long-poll wait (0-20)")
-    worker.add_argument("--visibility-timeout", type=_bounded_int(1, 43200), help="seconds (default: the queue's own)")
+    cart_api = _command(commands, "cart-api", "serve a carts file as the Cart API on loopback", endpoint=None)
+    cart_api.add_argument(
+        "--carts", metavar="FILE", type=Path, help="a JSON array of carts (default: examples/carts.json)"
+    )
+    cart_api.add_argument("--port", metavar="N", type=_bounded_int(0, 65535), default=8080, help="0: any free port")
+    cart_api.set_defaults(command=_cart_api)
+
+    worker = _command(commands, "worker", "consume an SQS queue with the Lambda handler")
+    worker.add_argument("--queue-url", metavar="URL", required=True, help="the source queue")
+    worker.add_argument(
+        "--batch-size", metavar="N", type=_bounded_int(1, 10), default=10, help="messages per batch (1-10)"
+    )
+    worker.add_argument(
+        "--wait-seconds", metavar="SECONDS", type=_bounded_int(0, 20), default=20, help="long-poll wait (0-20)"
+    )
+    worker.add_argument(
+        "--visibility-timeout",
+        metavar="SECONDS",
+        type=_bounded_int(1, 43200),
+        help="how long a received batch stays hidden: the handler's time (default: the queue's own)",
+    )
     worker.add_argument("--until-empty", action="store_true", help="stop once the queue holds no message at all")
     worker.set_defaults(command=_worker)
 
-    orders = commands.add_parser("orders", help="read orders").add_subparsers(required=True, metavar="ACTION")
-    get = orders.add_parser("get", parents=[common], help="one order by id (OrderByIdIndex)")
-    get.add_argument("order_id", metavar="ORDER_ID")
-    _table_and_json(get)
+    queue = _group(commands, "queue", "the source queue")
+    send = _command(queue, "send", "send a messages file to a queue (as a producer would)")
+    send.add_argument("--queue-url", metavar="URL", required=True, help="the queue to send to")
+    send.add_argument(
+        "--messages", metavar="FILE", type=Path, help="as local --messages (default: examples/messages.json)"
+    )
+    send.set_defaults(command=_queue_send)
+
+    orders = _group(commands, "orders", "read orders")
+    get = _command(orders, "get", "one order by id (OrderByIdIndex)")
+    get.add_argument("order_id", metavar="ORDER_ID", type=_order_id, help="the order's id (a UUID)")
+    _table_option(get)
+    get.add_argument("--json", action="store_true", help="the whole order as one JSON object, amounts exact")
     get.set_defaults(command=_orders_get)
-    listing = orders.add_parser("list", parents=[common], help="a tenant's orders, a page at a time")
-    listing.add_argument("--tenant", required=True)
-    listing.add_argument("--status", choices=("PAID", "PENDING_PAYMENT"))
+    listing = _command(orders, "list", "a tenant's orders, a page at a time")
+    listing.add_argument("--tenant", required=True, help="the tenant id")
+    listing.add_argument("--status", choices=("PAID", "PENDING_PAYMENT"), help="only orders in this status")
     listing.add_argument(
         "--from", dest="created_from", metavar="DATE", type=_moment, help="UTC day (YYYY-MM-DD) or ISO time with offset"
     )
@@ -121,43 +204,71 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--page-size", metavar="N", type=_bounded_int(1, 1000), default=100, help="orders per DynamoDB query"
     )
-    _table_and_json(listing)
+    _table_option(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON object per order and line, amounts exact")
     listing.set_defaults(command=_orders_list)
 
-    dlq = commands.add_parser("dlq", help="the dead-letter queue").add_subparsers(required=True, metavar="ACTION")
-    inspect = dlq.add_parser("inspect", parents=[common], help="list dead letters and why, deleting nothing")
+    dlq = _group(commands, "dlq", "the dead-letter queue")
+    inspect = _command(dlq, "inspect", "list dead letters and why, deleting nothing")
     _dlq_url(inspect)
-    inspect.add_argument("--max", type=_bounded_int(1, 10**6), help="at most N messages")
+    inspect.add_argument("--max", metavar="N", type=_bounded_int(1, 10**6), help="at most N messages")
     inspect.add_argument("--json", action="store_true", help="one JSON object per line, body included")
     inspect.set_defaults(command=_dlq_inspect)
-    redrive = dlq.add_parser("redrive", parents=[common], help="move dead letters back to the source queue")
+    redrive = _command(dlq, "redrive", "move dead letters back to the source queue")
     _dlq_url(redrive)
-    redrive.add_argument("--to-queue-url", help="target queue (default: the queue whose redrive policy names the DLQ)")
-    redrive.add_argument("--max", type=_bounded_int(1, 10**6), help="move at most N messages")
+    redrive.add_argument(
+        "--to-queue-url", metavar="URL", help="target queue (default: the queue whose redrive policy names the DLQ)"
+    )
+    redrive.add_argument(
+        "--max", metavar="N", type=_bounded_int(1, 10**6), help="move at most N messages (default: all it holds now)"
+    )
     redrive.set_defaults(command=_dlq_redrive)
 
-    table = commands.add_parser("table", help="the orders table").add_subparsers(required=True, metavar="ACTION")
-    create = table.add_parser("create", parents=[common], help="create a table with the contract's schema")
-    create.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")
+    table = _group(commands, "table", "the orders table")
+    create = _command(table, "create", "create a table with the contract's schema")
+    _table_option(create)
     create.set_defaults(command=_table_create)
 
-    events = commands.add_parser("events", help="order events (OrderCreated)").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    show = events.add_parser("show", parents=[common], help="the events waiting in a rule's queue target")
-    show.add_argument("--queue-url", required=True, help="the queue a rule on the bus delivers to")
-    show.add_argument("--max", type=_bounded_int(1, 10**6), help="at most N events")
+    events = _group(commands, "events", "order events (OrderCreated)")
+    show = _command(events, "show", "the events waiting in a rule's queue target")
+    show.add_argument("--queue-url", metavar="URL", required=True, help="the queue a rule on the bus delivers to")
+    show.add_argument("--max", metavar="N", type=_bounded_int(1, 10**6), help="at most N events")
     show.add_argument("--json", action="store_true", help="one event detail per line")
     show.set_defaults(command=_events, action="show")
-    replay = events.add_parser("replay", parents=[common], help="publish a tenant's events again, from the table")
-    replay.add_argument("--tenant", required=True)
+    replay = _command(events, "replay", "publish a tenant's events again, from the table")
+    replay.add_argument("--tenant", required=True, help="the tenant id")
     replay.add_argument(
         "--from", dest="created_from", metavar="DATE", type=_moment, required=True, help="as orders list"
     )
     replay.add_argument("--to", dest="created_to", metavar="DATE", type=_moment, help="as --from; inclusive")
-    replay.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME"), help="default: $EVENT_BUS_NAME")
-    replay.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")
+    replay.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME"), help="(default: $EVENT_BUS_NAME)")
+    _table_option(replay)
     replay.set_defaults(command=_events, action="replay")
+    return parser
+
+
+_ENDPOINT_HELP = "DynamoDB/SQS endpoint, e.g. an emulator: http://127.0.0.1:5000 (default: $AWS_ENDPOINT_URL, else AWS)"
+_LOCAL_ENDPOINT = (
+    "use this DynamoDB/SQS endpoint (your own emulator) instead of the embedded one "
+    "(default: $AWS_ENDPOINT_URL, else the embedded emulator; local never runs against AWS)"
+)
+
+
+def _group(commands: Any, name: str, description: str) -> Any:
+    """A command with actions of its own (`orders get`, `dlq inspect`): returns where to add them."""
+    group = commands.add_parser(name, help=description, description=description, formatter_class=_Help)
+    return group.add_subparsers(title="actions", required=True, metavar="ACTION")
+
+
+def _command(
+    commands: Any, name: str, description: str, *, endpoint: str | None = _ENDPOINT_HELP
+) -> argparse.ArgumentParser:
+    """A (sub)command's parser: its help shows every default; `endpoint` is its --endpoint-url help, None for none."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=description, description=description, formatter_class=_Help
+    )
+    if endpoint is not None:
+        parser.add_argument("--endpoint-url", metavar="URL", type=_endpoint, help=endpoint)
     return parser
 
 
@@ -167,17 +278,45 @@ def build_parser() -> argparse.ArgumentParser:
 def _local(args: argparse.Namespace) -> int:
     from order_creator.local.run import EXAMPLES, run_local
 
-    messages = args.messages or EXAMPLES / "messages.json"
-    carts = args.carts or EXAMPLES / "carts.json"
     return run_local(
-        messages_path=messages, carts_path=carts, endpoint_url=args.endpoint_url, timeout_seconds=args.timeout
+        messages_path=args.messages or EXAMPLES / "messages.json",
+        carts_path=args.carts or EXAMPLES / "carts.json",
+        endpoint_url=args.endpoint_url,
+        timeout_seconds=args.timeout,
+        name=args.name,
     )
+
+
+def _cart_api(args: argparse.Namespace) -> int:
+    from order_creator.local.cart_api import CartApiServer
+    from order_creator.local.run import EXAMPLES
+    from order_creator.operations import OperationError
+
+    carts = args.carts or EXAMPLES / "carts.json"
+    try:
+        server = CartApiServer.from_file(carts, port=args.port)
+    except OSError as error:
+        if error.filename:  # the carts file
+            raise
+        raise OperationError(
+            f"cannot serve on 127.0.0.1:{args.port}: {error.strerror or error} (try --port 0)"
+        ) from None
+    with server:
+        _err(f"local Cart API at {server.url}, serving {carts}")
+        _err(f"for the worker: export CART_LAMBDA_API_URL={server.url}")
+        _err("Ctrl-C (or SIGTERM) stops it")
+        try:
+            while True:
+                time.sleep(3600)
+        except Interrupted as interrupt:
+            _err(f"cart-api: stopped ({interrupt.name})")
+    return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
     from order_creator import clients
     from order_creator.settings import Settings
-    from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker, polling_client, stop_on_signals
+    from order_creator.worker import DELETE_MARGIN_SECONDS, BatchResult, SqsWorker, polling_client
 
     settings = Settings.from_env()  # a bad environment or a missing table stops here, before a message moves
     args.table = settings.table_name
@@ -192,19 +331,33 @@ def _worker(args: argparse.Namespace) -> int:
     needed = settings.cart_worst_case_seconds + 1 + DELETE_MARGIN_SECONDS
     if worker.visibility_timeout < needed:
         raise UsageError(
-            f"visibility timeout {worker.visibility_timeout} s is shorter than a batch needs ({needed:g} s: the Cart "
-            "API's timeout x (retries + 1) + 1 s + the delete margin); every batch would be retried"
+            f"visibility timeout {worker.visibility_timeout} s is shorter than a batch needs ({needed:g} s: Cart API "
+            f"timeout {settings.cart_api_timeout_seconds:g} s x {settings.cart_api_max_retries + 1} attempts + 1 s + "
+            f"{DELETE_MARGIN_SECONDS:g} s); pass --visibility-timeout {math.ceil(needed)}, or lower "
+            "CART_API_TIMEOUT_SECONDS or CART_API_MAX_RETRIES"
         )
     _err(f"worker: polling {args.queue_url} (batches of {args.batch_size}, visibility {worker.visibility_timeout} s)")
-    _err("worker: SIGINT/SIGTERM stops it after the batch in hand")
+    _err("worker: Ctrl-C or SIGTERM stops it (after the batch in hand, if any); a second one ends it at once")
 
-    def progress(result: Any) -> None:
-        line = f"worker: batch of {len(result.received)}: {len(result.deleted)} done, {len(result.left)} left to SQS"
+    def progress(result: BatchResult) -> None:
+        line = f"worker: batch: {result.tally().describe()}"
         _err(line + (f" (handler failed: {result.error})" if result.error else ""))
 
-    with stop_on_signals(worker):
-        totals = worker.run(until_drained=args.until_empty, on_batch=progress)
-    _err(f"worker: stopped after {totals.batches} batches: {totals.deleted} done, {totals.left} left to SQS")
+    totals = worker.run(until_drained=args.until_empty, on_batch=progress)
+    _err(f"worker: {totals.describe()}")
+    return 0
+
+
+def _queue_send(args: argparse.Namespace) -> int:
+    from order_creator import clients
+    from order_creator.local.run import EXAMPLES, load_messages
+    from order_creator.operations import enqueue
+
+    path = args.messages or EXAMPLES / "messages.json"
+    ids = enqueue(clients.sqs(), args.queue_url, [m.body for m in load_messages(path)])
+    for message_id in ids:
+        print(message_id)
+    _err(f"sent {_plural(len(ids), 'message')} from {path} to {args.queue_url}")
     return 0
 
 
@@ -212,7 +365,7 @@ def _orders_get(args: argparse.Namespace) -> int:
     dao = _dao(args)
     order = dao.get_order(args.order_id)
     if order is None:
-        _err(f"order-creator: error: no order {args.order_id} in table {_table_of(args)}")
+        _err(f"order-creator: no order {args.order_id} in table {args.table}")
         return EXIT_FAILED
     if args.json:
         print(_order_json(order))
@@ -225,17 +378,20 @@ def _orders_get(args: argparse.Namespace) -> int:
 
 
 def _orders_list(args: argparse.Namespace) -> int:
+    by_date = args.created_from is not None or args.created_to is not None
+    start, end = args.created_from, args.created_to
+    if start is not None and end is not None and _utc_start(start) > _utc_start(end):
+        raise UsageError(f"--from {start} is after --to {end}: the range holds nothing")
+    after = _decode_cursor(args.after, tenant=args.tenant, by_date=by_date) if args.after else None
     dao = _dao(args)
     orders = dao.list_orders(
         args.tenant,
         status=args.status,
         created_from=args.created_from,
         created_to=args.created_to,
-        after=_decode_cursor(args.after) if args.after else None,
+        after=after,
         page_size=min(args.page_size, args.limit + 1) if args.limit else args.page_size,
     )
-    if not args.json:
-        print(_fixed_row([name for name, _ in _TABLE_COLUMNS]))
     printed = 0
     last: dict[str, Any] | None = None
     for order, position in orders:
@@ -246,6 +402,8 @@ def _orders_list(args: argparse.Namespace) -> int:
         if args.json:
             print(_order_json(order))
         else:
+            if not printed:
+                print(_fixed_row([name for name, _ in _TABLE_COLUMNS]))
             cells = (order.get("id", ""), order.get("orderNumber", ""), order.get("status", ""))
             print(_fixed_row([*cells, _money(order), str(order.get("dateCreated", ""))]))
         printed += 1
@@ -257,9 +415,11 @@ def _orders_list(args: argparse.Namespace) -> int:
 
 def _dlq_inspect(args: argparse.Namespace) -> int:
     from order_creator import clients
-    from order_creator.operations import inspect_dead_letters, message_summary, render_table
+    from order_creator.operations import inspect_dead_letters, message_summary, queue_depth, render_table
 
-    letters = inspect_dead_letters(clients.sqs(), _required_dlq(args), limit=args.max)
+    sqs, dlq_url = clients.sqs(), _required_dlq(args)
+    held = queue_depth(sqs, dlq_url)
+    letters = inspect_dead_letters(sqs, dlq_url, limit=args.max)
     if args.json:
         for letter in letters:
             document = {
@@ -272,14 +432,17 @@ def _dlq_inspect(args: argparse.Namespace) -> int:
                 "body": letter.body,
             }
             print(json.dumps(document))
-        return 0
-    rows = []
-    for letter in letters:
-        ids = message_summary(letter.body)  # ids only: the body holds the customer's e-mail and address
-        reason = letter.reason if len(letter.reason) <= 100 else letter.reason[:97] + "..."  # --json has it whole
-        rows.append((letter.source_message_id, ids.get("orderId", ""), ids.get("tenantId", ""), reason))
-    print(render_table(("SOURCE MESSAGE", "ORDER ID", "TENANT", "REASON"), rows))
-    _err(f"{len(letters)} message(s) in the dead-letter queue; none deleted")
+    else:
+        rows, reasons = [], []
+        for letter in letters:
+            ids = message_summary(letter.body)  # ids only: the body holds the customer's e-mail and address
+            rows.append((letter.source_message_id, ids.get("orderId", ""), ids.get("tenantId", "")))
+            reasons.append(letter.reason)
+        print(render_table(("SOURCE MESSAGE", "ORDER ID", "TENANT"), rows, notes=reasons))
+    if args.max is not None and len(letters) == args.max and held > len(letters):
+        _err(f"{_plural(len(letters), 'message')} shown of about {held} in the dead-letter queue; none deleted")
+    else:
+        _err(f"{_plural(len(letters), 'message')} in the dead-letter queue; none deleted")
     return 0
 
 
@@ -296,22 +459,27 @@ def _dlq_redrive(args: argparse.Namespace) -> int:
         _err(f"  {count}: message {letter.source_message_id} ({letter.reason})")
 
     moved = redrive(sqs, dlq_url, target, limit=args.max, progress=progress)
-    _err(f"moved {moved} message(s)")
+    _err(f"moved {_plural(moved, 'message')}")
     return 0
 
 
 def _table_create(args: argparse.Namespace) -> int:
     from order_creator import clients
+    from order_creator.dao import table_definition
     from order_creator.operations import create_table
 
-    create_table(clients.dynamodb(), _table_of(args))
-    _err(f"created table {args.table} (OrdersByDateIndex, OrderByIdIndex)")
+    name = _table_of(args)
+    create_table(clients.dynamodb(), name)
+    indexes = ", ".join(index["IndexName"] for index in table_definition(name)["GlobalSecondaryIndexes"])
+    _err(f"created table {name} ({indexes})")
     return 0
 
 
 def _events(args: argparse.Namespace) -> int:
     from order_creator.event_operations import command
 
+    if args.action == "replay":
+        _table_of(args)  # --table or DYNAMODB_TABLE_NAME, checked
     return command(args)
 
 
@@ -326,27 +494,33 @@ def _dao(args: argparse.Namespace) -> Any:
 
 
 def _table_of(args: argparse.Namespace) -> str:
-    """The table the command works on: --table or DYNAMODB_TABLE_NAME."""
+    """The table the command works on: --table or DYNAMODB_TABLE_NAME (kept in args.table for error messages)."""
     if not args.table:
-        raise UsageError("no table: pass --table NAME or set DYNAMODB_TABLE_NAME")
+        variable = os.environ.get("DYNAMODB_TABLE_NAME")
+        if not variable:
+            raise UsageError("no table: pass --table NAME or set DYNAMODB_TABLE_NAME")
+        try:
+            args.table = _table_name(variable)
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"DYNAMODB_TABLE_NAME: {error}") from None
     return str(args.table)
 
 
 def _required_dlq(args: argparse.Namespace) -> str:
-    if not args.queue_url:
+    url = args.queue_url or os.environ.get("DEAD_LETTER_QUEUE_URL")
+    if not url:
         raise UsageError("no dead-letter queue: pass --queue-url URL or set DEAD_LETTER_QUEUE_URL")
-    return str(args.queue_url)
+    return str(url)
 
 
-def _table_and_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")
-    parser.add_argument("--json", action="store_true", help="JSON output (one order per line), amounts exact")
+def _table_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--table", metavar="NAME", type=_table_name, help="the orders table (default: $DYNAMODB_TABLE_NAME)"
+    )
 
 
 def _dlq_url(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--queue-url", default=os.environ.get("DEAD_LETTER_QUEUE_URL"), help="default: $DEAD_LETTER_QUEUE_URL"
-    )
+    parser.add_argument("--queue-url", metavar="URL", help="the dead-letter queue (default: $DEAD_LETTER_QUEUE_URL)")
 
 
 def _order_json(order: dict[str, Any]) -> str:
@@ -367,18 +541,41 @@ def _fixed_row(cells: Sequence[str]) -> str:
     return "  ".join(str(c).ljust(w) for c, (_, w) in zip(cells, _TABLE_COLUMNS, strict=True)).rstrip()
 
 
+def _plural(count: int, word: str) -> str:
+    from order_creator.worker import plural
+
+    return plural(count, word)
+
+
 def _encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> dict[str, Any]:
+def _decode_cursor(cursor: str, *, tenant: str | None = None, by_date: bool | None = None) -> dict[str, Any]:
+    """The position a cursor holds; a UsageError for text that is no cursor, or one of another tenant or listing."""
+    not_ours = UsageError(f"--after {cursor!r} is not a cursor this command printed")
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error):
-        raise UsageError(f"--after {cursor!r} is not a cursor this command printed") from None
+        raise not_ours from None
     if not isinstance(position, dict) or not all(isinstance(v, str) for v in position.values()):
-        raise UsageError(f"--after {cursor!r} is not a cursor this command printed")
+        raise not_ours
+    partition_keys, date_keys = {"PK", "SK"}, {"PK", "SK", "GSI1_PK", "GSI1_SK"}
+    if set(position) not in (partition_keys, date_keys):
+        raise not_ours
+    if tenant is not None and position["PK"] != f"TENANT#{tenant}":
+        raise UsageError(f"--after: that cursor belongs to another tenant's listing, not {tenant}'s")
+    if by_date is not None and (set(position) == date_keys) != by_date:
+        printed, used = ("with", "without") if set(position) == date_keys else ("without", "with")
+        raise UsageError(f"--after: that cursor comes from a listing {printed} --from/--to, not {used}")
     return position
+
+
+def _utc_start(moment: date | datetime) -> datetime:
+    """The first instant of a UTC day, or the instant itself: what an inclusive bound starts at."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
 
 
 def _moment(text: str) -> date | datetime:
@@ -392,6 +589,44 @@ def _moment(text: str) -> date | datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} needs an offset (e.g. Z or +02:00)")
     return moment
+
+
+def _order_id(text: str) -> str:
+    """An order id as stored: a UUID in canonical lower-case form, whatever case it was typed in."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an order id (a UUID)") from None
+
+
+def _table_name(text: str) -> str:
+    """A DynamoDB table name: 3-255 letters, digits, '_', '-' and '.'."""
+    if not _TABLE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a table name (3-255 of A-Z a-z 0-9 _ - .)")
+    return text
+
+
+def _resource_name(text: str) -> str:
+    """A name for a table and a queue both (the queue's DLQ adds `-dlq`): 3-76 letters, digits, '_' and '-'."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{3,76}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a table and queue name (3-76 of A-Z a-z 0-9 _ -)")
+    return text
+
+
+def _endpoint_problem(url: str) -> str | None:
+    """Why `url` cannot be an endpoint, or None: botocore needs a scheme and a host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        example = "http://" + url.rsplit("://", maxsplit=1)[-1]
+        return f"is not an endpoint URL: it needs http:// or https:// and a host (e.g. {example})"
+    return None
+
+
+def _endpoint(text: str) -> str:
+    problem = _endpoint_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}")
+    return text
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -424,16 +659,15 @@ def _err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _is_setup_error(error: Exception) -> bool:
-    """The command line or the environment is wrong (exit code 2), rather than the command failing."""
-    from botocore.exceptions import NoCredentialsError, NoRegionError
+def _one_line(message: str, limit: int = 300) -> str:
+    """The message on one line (an HTML page or a multi-line text collapsed), cut at a word if very long."""
+    text = " ".join(message.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
 
-    from order_creator.errors import ConfigurationError
 
-    return isinstance(error, UsageError | ConfigurationError | NoRegionError | NoCredentialsError)
-
-
-def _user_error(error: Exception, args: argparse.Namespace) -> str | None:
+def _user_error(error: Exception, args: argparse.Namespace | None) -> str | None:
     """The one line a user should see for a mistake of theirs or of the environment; None for a bug."""
     from botocore.exceptions import (
         BotoCoreError,
@@ -450,7 +684,7 @@ def _user_error(error: Exception, args: argparse.Namespace) -> str | None:
         return str(error)
     if isinstance(error, OSError):
         return f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
-    if isinstance(error, ValueError | UnicodeError) and args.command is _local:
+    if isinstance(error, ValueError | UnicodeError) and args is not None and args.command in (_local, _queue_send):
         return str(error)  # the messages or carts file, which names itself
     if isinstance(error, NoRegionError):
         return "no AWS region: set AWS_REGION or AWS_DEFAULT_REGION (or a profile's region)"
@@ -459,19 +693,54 @@ def _user_error(error: Exception, args: argparse.Namespace) -> str | None:
     if isinstance(error, EndpointConnectionError):
         return f"cannot reach {error.kwargs.get('endpoint_url', 'the endpoint')}"
     if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        text = error.response.get("Error", {}).get("Message", "")
-        table = getattr(args, "table", None)
-        if code == "ResourceNotFoundException" and table:
-            return f"table {table} does not exist ({error.operation_name})"
-        if code == "ResourceInUseException" and table:
-            return f"table {table} already exists"
-        if "NonExistentQueue" in code or code == "QueueDoesNotExist":
-            return f"no such queue ({error.operation_name}): {text or code}"
-        return f"{error.operation_name} failed: {code}: {text}"
+        return _client_error(error, getattr(args, "table", None))
     if isinstance(error, BotoCoreError):
         return str(error)
     return None
+
+
+def _client_error(error: Any, table: str | None) -> str:
+    """An AWS refusal in the user's terms: which table, index or queue is missing, or that no AWS answered."""
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    text = str(error.response.get("Error", {}).get("Message", ""))
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if text.lstrip().startswith("<") or code.isdigit():
+        # Not an AWS error document: something else listens there (a web server, a proxy's error page).
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the AWS endpoint"
+        return (
+            f"{error.operation_name} failed: {endpoint} answered HTTP {status or code} with a page that is not an "
+            "AWS answer; is the endpoint (--endpoint-url, AWS_ENDPOINT_URL) right?"
+        )
+    if code == "ResourceNotFoundException" and table:
+        missing = _missing_indexes(table)
+        if missing:
+            return (
+                f"table {table} has no {', '.join(missing)}: it was not created with this project's schema "
+                "(order-creator table create)"
+            )
+        return f"table {table} does not exist ({error.operation_name})"
+    if code == "ResourceInUseException" and table:
+        return f"table {table} already exists"
+    if "NonExistentQueue" in code or code == "QueueDoesNotExist":
+        return f"no such queue ({error.operation_name}): {text or code}"
+    if "starting key" in text.lower() or "ExclusiveStartKey" in text:
+        return "the --after cursor does not fit this listing: list again without --after"
+    return f"{error.operation_name} failed: {code}: {text}"
+
+
+def _missing_indexes(table: str) -> list[str]:
+    """The schema's indexes the table lacks; empty when it has them all or does not exist."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from order_creator import clients
+    from order_creator.dao import table_definition
+
+    try:
+        found = clients.dynamodb().describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+    except (BotoCoreError, ClientError):
+        return []
+    present = {index["IndexName"] for index in found}
+    return [i["IndexName"] for i in table_definition(table)["GlobalSecondaryIndexes"] if i["IndexName"] not in present]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,6 +33,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     report = processor.process(records, lambda: context.get_remaining_time_in_millis() / 1000)
     failures = settle(report.outcomes, dead_letters)
     _observe(report)
+    note = getattr(context, "note_outcomes", None)
+    if callable(note):  # the SQS worker's context (worker.WorkerContext): it reports what became of each message
+        note({o.record.message_id: o.status.value for o in report.outcomes})
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 

@@ -7,6 +7,7 @@ Every function takes its boto3 client; errors from AWS propagate (the CLI turns 
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -68,6 +69,13 @@ def visible_count(sqs: SQSClient, queue_url: str) -> int:
     names: Any = ["ApproximateNumberOfMessages"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
     return int(attributes.get("ApproximateNumberOfMessages", "0"))
+
+
+def queue_depth(sqs: SQSClient, queue_url: str) -> int:
+    """ApproximateNumberOfMessages plus NotVisible: every message the queue holds, waiting or in flight."""
+    names: Any = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes.get(name, "0")) for name in names)
 
 
 def enqueue(sqs: SQSClient, queue_url: str, bodies: Sequence[str]) -> list[str]:
@@ -151,8 +159,8 @@ def source_queue_of(sqs: SQSClient, dlq_url: str) -> str:
     """The one queue whose redrive policy targets this dead-letter queue (ListDeadLetterSourceQueues)."""
     urls = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
     if len(urls) != 1:
-        found = "no queue" if not urls else f"{len(urls)} queues"
-        raise OperationError(f"{found} use(s) {dlq_url} as dead-letter queue; name the target with --to-queue-url")
+        found = "no queue uses" if not urls else f"{len(urls)} queues use"
+        raise OperationError(f"{found} {dlq_url} as dead-letter queue; name the target with --to-queue-url")
     return urls[0]
 
 
@@ -262,13 +270,28 @@ def exact_json(value: Any) -> str:
     return json.dumps(value)
 
 
-def render_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A plain-text table with padded columns."""
+TABLE_WIDTH = 120  # what a row may take; a note beneath it is wrapped to fit
+
+
+def render_table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, notes: Sequence[str] = (), width: int = TABLE_WIDTH
+) -> str:
+    """A plain-text table with padded columns.
+
+    `notes[i]`, when given and not empty, is printed beneath row i (a reason, say), indented past the
+    first column and wrapped at word boundaries to `width`, so that no line of it runs wider.
+    """
     cells = [[str(c) for c in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+    indent = " " * (widths[0] + 2)
+    note_width = max(width, len(indent) + 20)
+    for index, row in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        note = notes[index] if index < len(notes) else ""
+        if note:
+            lines.extend(textwrap.wrap(note, note_width, initial_indent=indent, subsequent_indent=indent))
     return "\n".join(lines)
 
 

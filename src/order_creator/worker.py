@@ -4,23 +4,26 @@ It long-polls the queue, hands each batch to the very same `order_creator.handle
 real SQS event, with a context whose remaining time is what is left of the visibility timeout, deletes
 the messages that succeeded and leaves the ones in `batchItemFailures` to become visible again (the
 queue's redrive policy eventually moves them to its dead-letter queue). If the handler raises, the
-whole batch is left, as Lambda does. `stop()` (wired to SIGINT/SIGTERM by `stop_on_signals`) lets the
-batch in hand finish, deletes what succeeded, and ends the loop: nothing is lost and nothing is done twice.
+whole batch is left, as Lambda does. `stop()` lets the batch in hand finish, deletes what succeeded, and
+ends the loop: nothing is lost and nothing is done twice. Under the command's signal scheme
+(`order_creator.interrupts`), a first SIGINT/SIGTERM during a batch is such a stop; one while the worker
+waits on the queue ends the wait at once (a message received in that instant comes back after its
+visibility timeout).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
+
+from order_creator.interrupts import Interrupted, batch_in_hand, say
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -57,6 +60,11 @@ class WorkerContext(LambdaContext):
         self._aws_request_id = str(uuid.uuid4())
         self._log_group_name = "order-creator-worker"
         self._log_stream_name = "order-creator-worker"
+        self.outcomes: dict[str, str] = {}
+
+    def note_outcomes(self, outcomes: dict[str, str]) -> None:
+        """Called by the handler: what became of each record (message id -> created, duplicate, permanent...)."""
+        self.outcomes.update(outcomes)
 
     def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]  # an instance's clock, not static
         """Milliseconds until the batch's messages become visible again, less the delete margin."""
@@ -64,23 +72,83 @@ class WorkerContext(LambdaContext):
 
 
 @dataclass
+class Tally:
+    """What became of a number of received messages."""
+
+    received: int = 0
+    created: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    done: int = 0  # deleted with no outcome reported (a handler that does not say)
+    left: int = 0
+
+    def add(self, other: Tally) -> None:
+        """Count `other` in."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def describe(self) -> str:
+        """`5 messages: 1 created, 1 duplicate, 3 dead-lettered, 0 left to SQS` (only the counts that apply)."""
+        parts = [
+            plural(n, word)
+            for n, word in (
+                (self.created, "created"),
+                (self.duplicates, "duplicate"),
+                (self.dead_lettered, "dead-lettered"),
+                (self.done, "done"),
+            )
+            if n
+        ]
+        parts.append(f"{self.left} left to SQS")
+        return f"{plural(self.received, 'message')}: {', '.join(parts)}"
+
+
+@dataclass
 class BatchResult:
-    """What became of one received batch."""
+    """What became of one received batch. `outcomes` is what the handler reported per message, if it did."""
 
     received: list[str]
     deleted: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
     error: str | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+    def tally(self) -> Tally:
+        """The batch in counts: a deleted message the handler called permanent went to the dead-letter queue."""
+        tally = Tally(received=len(self.received), left=len(self.left))
+        for message_id in self.deleted:
+            outcome = self.outcomes.get(message_id)
+            if outcome == "created":
+                tally.created += 1
+            elif outcome == "duplicate":
+                tally.duplicates += 1
+            elif outcome == "permanent":
+                tally.dead_lettered += 1
+            else:
+                tally.done += 1
+        return tally
 
 
 @dataclass
 class WorkerTotals:
-    """Counts over a worker's run."""
+    """Counts over a worker's run, and why it ended: `queue empty`, a signal's name, or the reason given to stop()."""
 
     batches: int = 0
-    received: int = 0
-    deleted: int = 0
-    left: int = 0
+    tally: Tally = field(default_factory=Tally)
+    ended: str = ""
+
+    def describe(self) -> str:
+        """`stopped (queue empty) after 2 batches: 15 messages: ...`."""
+        if not self.batches:
+            return f"stopped ({self.ended}): no message received"
+        return f"stopped ({self.ended}) after {plural(self.batches, 'batch')}: {self.tally.describe()}"
+
+
+def plural(count: int, word: str) -> str:
+    """`1 batch`, `2 batches`, `3 messages`; words that do not inflect (created, done) stay as they are."""
+    if count == 1 or word in ("created", "dead-lettered", "done"):
+        return f"{count} {word}"
+    return f"{count} {word}es" if word.endswith(("ch", "s", "sh", "x")) else f"{count} {word}s"
 
 
 class SqsWorker:
@@ -115,51 +183,60 @@ class SqsWorker:
         self._handler = handler
         self._batch_size = batch_size
         self._wait = wait_seconds
-        # A plain flag, not a threading.Event: setting it from a signal handler can never block on a lock.
-        self._stopping = False
+        # A plain value, not a threading.Event: setting it from a signal handler can never block on a lock.
+        self._stop_reason: str | None = None
 
     @property
     def visibility_timeout(self) -> int:
         """Seconds a received batch stays invisible: the handler's time budget."""
         return self._visibility
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "stop requested") -> None:
         """Finish the batch in hand (if any), then leave `run()`. Safe from a signal handler or another thread."""
-        self._stopping = True
+        if self._stop_reason is None:
+            self._stop_reason = reason
 
     @property
     def stopping(self) -> bool:
         """Whether `stop()` was called."""
-        return self._stopping
+        return self._stop_reason is not None
 
     def run(
         self, *, until_drained: bool = False, on_batch: Callable[[BatchResult], None] | None = None
     ) -> WorkerTotals:
-        """Poll and process until `stop()`, or, with `until_drained`, until the queue holds no message at all."""
+        """Poll and process until `stop()`, or, with `until_drained`, until the queue holds no message at all.
+
+        With `until_drained` the queue is asked before every poll, so an empty queue ends the run at once
+        rather than after a long poll. A signal (`order_creator.interrupts`) while waiting ends the run
+        at once; during a batch, once the batch is done.
+        """
         totals = WorkerTotals()
         failures = 0
-        while not self.stopping:
-            try:
-                result = self.poll_once()
-            except (BotoCoreError, ClientError) as error:
-                # SQS unreachable or refusing for a while: what is received and not deleted comes back by
-                # itself, so wait (bounded, stoppable) and poll again, as the event source mapping would.
-                failures += 1
-                delay = min(20.0, 0.5 * 2**failures)
-                logger.warning("SQS call failed (%s); polling again in %.1f s", _describe(error), delay)
-                self._pause(delay)
-                continue
-            failures = 0
-            if result is None:
-                if until_drained and self.drained():
-                    break
-                continue
-            totals.batches += 1
-            totals.received += len(result.received)
-            totals.deleted += len(result.deleted)
-            totals.left += len(result.left)
-            if on_batch is not None:
-                on_batch(result)
+        try:
+            while not self.stopping:
+                try:
+                    if until_drained and self.drained():
+                        totals.ended = "queue empty"
+                        break
+                    result = self.poll_once()
+                except (BotoCoreError, ClientError) as error:
+                    # SQS unreachable or refusing for a while: what is received and not deleted comes back by
+                    # itself, so wait (bounded, stoppable) and poll again, as the event source mapping would.
+                    failures += 1
+                    delay = min(20.0, 0.5 * 2**failures)
+                    logger.warning("SQS call failed (%s); polling again in %.1f s", _describe(error), delay)
+                    self._pause(delay)
+                    continue
+                failures = 0
+                if result is None:
+                    continue
+                totals.batches += 1
+                totals.tally.add(result.tally())
+                if on_batch is not None:
+                    on_batch(result)
+        except Interrupted as interrupt:  # between batches: nothing in hand
+            self.stop(interrupt.name)
+        totals.ended = totals.ended or self._stop_reason or ""
         return totals
 
     def _pause(self, seconds: float) -> None:
@@ -188,9 +265,25 @@ class SqsWorker:
     def process(self, messages: list[Any], *, deadline: float) -> BatchResult:
         """Run the handler on these received messages; delete the successes, leave the failures."""
         result = BatchResult(received=[m["MessageId"] for m in messages])
+        with batch_in_hand(self._stop_after_batch(len(messages))):
+            return self._process(messages, result, deadline)
+
+    def _stop_after_batch(self, size: int) -> Callable[[str], None]:
+        def on_signal(name: str) -> None:
+            say(
+                f"worker: {name}: finishing the batch in hand ({plural(size, 'message')}), then stopping;"
+                f" a second {name} ends at once"
+            )
+            self.stop(name)
+
+        return on_signal
+
+    def _process(self, messages: list[Any], result: BatchResult, deadline: float) -> BatchResult:
         event = {"Records": [self._record(m) for m in messages]}
+        context = WorkerContext(deadline)
         try:
-            response = self._lambda_handler()(event, WorkerContext(deadline))
+            response = self._lambda_handler()(event, context)
+            result.outcomes = dict(context.outcomes)
             failed = {str(f.get("itemIdentifier") or "") for f in response.get("batchItemFailures", [])}
         except Exception as error:  # the handler's own failure: Lambda would retry the whole batch
             logger.exception("handler failed; leaving the whole batch to SQS")
@@ -272,22 +365,3 @@ def _lambda_attribute(value: Any) -> dict[str, Any]:
 
         shaped["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
     return shaped
-
-
-@contextmanager
-def stop_on_signals(worker: SqsWorker) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM ask the worker to stop after its batch; a second signal ends at once."""
-
-    def _graceful(signum: int, _frame: object) -> None:
-        logger.warning("%s received: finishing the batch in hand, then stopping", signal.Signals(signum).name)
-        worker.stop()
-        # A second signal is the operator insisting: the default action, immediately.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-    previous = {sig: signal.signal(sig, _graceful) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -3,18 +3,26 @@ commands against a real moto server; every user mistake is one line on stderr an
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
+import threading
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from order_creator import cli
+from order_creator.dao import table_definition
 from order_creator.local.run import EXAMPLES
 from order_creator.models import load_json
 from order_creator.operations import enqueue, inspect_dead_letters
@@ -28,8 +36,10 @@ from tests.integration.test_worker import (  # noqa: F401 - cart_api is a fixtur
     queue_counts,
     run_until_drained,
 )
+from tests.reliability.faults import WireProxy
 
 ROW = re.compile(r"^(?P<message>[0-9a-f]{8})\s{2}")
+ORDER = "00000000-0000-4000-8000-000000000000"  # an order id no test stores
 
 
 def order_creator(
@@ -83,7 +93,8 @@ def test_local_runs_the_examples_end_to_end_and_prints_every_outcome():
 
     # Then it exits 0 and prints one row per message, each with the outcome the examples expect
     assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if ROW.match(line)]
+    lines = result.stdout.splitlines()
+    rows = [line for line in lines if ROW.match(line)]
     assert len(rows) == len(entries)
     for row, entry in zip(rows, entries, strict=True):
         assert re.search(rf"\s{entry['expect']}\b", row), (row, entry["expect"])
@@ -99,12 +110,21 @@ def test_local_runs_the_examples_end_to_end_and_prints_every_outcome():
             amount, currency = total.split()
             assert (Decimal(amount), currency) == (expected["total"], expected["currency"])
         if entry["expect"] == "dead-lettered":
-            assert re.search(r"dead-lettered \((InvalidMessage|CartNotFound): ", row), row
+            # the reason, whole, on the lines beneath the row
+            after = lines[lines.index(row) + 1 :]
+            reason = " ".join(line.strip() for line in itertools.takewhile(lambda line: not ROW.match(line), after))
+            assert re.match(r"(InvalidMessage|CartNotFound): ", reason), row
+    # no line runs wider than 120 characters, and no reason is cut (the longest one ends as the handler wrote it)
+    assert max(len(line) for line in lines) <= 120
+    assert "billingAddress.country: String should match pattern '^[A-Z]{2}$'" in " ".join(x.strip() for x in lines)
+    assert "..." not in result.stdout
     assert "every message ended where expected" in result.stdout
     created = sum(entry["expect"] == "created" for entry in entries)
     assert f"{created} OrderCreated events at " in result.stdout
     assert "one per created order, none for a duplicate or a dead letter" in result.stdout
     assert "queue empty" in result.stderr
+    assert "Warning" not in result.stderr  # e.g. Powertools' "No application metrics to publish"
+    assert "batch: 10 messages: 6 created, 1 duplicate, 3 dead-lettered, 0 left to SQS" in result.stderr
 
 
 def test_local_exits_non_zero_when_a_message_does_not_end_as_expected(tmp_path: Path):
@@ -117,8 +137,9 @@ def test_local_exits_non_zero_when_a_message_does_not_end_as_expected(tmp_path: 
 
     # Then the row says what happened and what was expected, and the exit code is 1
     assert result.returncode == 1, result.stderr
-    assert "dead-lettered (CartNotFound" in result.stdout
-    assert "<- expected created" in result.stdout
+    assert "dead-lettered  <- expected created" in result.stdout
+    assert "CartNotFound: cart no-such-cart not found" in result.stdout
+    assert "1 message: 1 dead-lettered; 1 not as expected" in result.stdout
 
 
 # dlq redrive + worker -------------------------------------------------------------------------------
@@ -179,7 +200,7 @@ def test_redrive_max_moves_only_that_many(sqs, run):
 
     # Then two moved, with progress shown, and one is left
     assert code == 0, err
-    assert "moved 2 message(s)" in err
+    assert "moved 2 messages" in err
     assert queue_counts(sqs, queue_url) == (2, 0)
     assert queue_counts(sqs, dlq_url) == (1, 0)
 
@@ -296,11 +317,11 @@ def test_table_create_makes_the_contract_schema_and_refuses_to_make_it_twice(dyn
     first = run("table", "create", "--table", name, "--endpoint-url", moto_url)
     second = run("table", "create", "--table", name)
 
-    # Then it has both indexes, and the second attempt is one line and exit code 1
+    # Then it has the schema's indexes, and the second attempt is one line and exit code 2
     assert first[0] == 0, first[2]
     indexes = {i["IndexName"] for i in dynamodb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]}
-    assert indexes == {"OrdersByDateIndex", "OrderByIdIndex"}
-    assert second[0] == 1
+    assert indexes == {i["IndexName"] for i in table_definition(name)["GlobalSecondaryIndexes"]}
+    assert second[0] == 2
     assert second[2] == f"order-creator: error: table {name} already exists\n"
 
 
@@ -310,16 +331,19 @@ def test_table_create_makes_the_contract_schema_and_refuses_to_make_it_twice(dyn
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (("orders", "get", "x", "--table", "no-such-table"), "table no-such-table does not exist"),
+        (("orders", "get", ORDER, "--table", "no-such-table"), "table no-such-table does not exist"),
         (("orders", "list", "--tenant", "t", "--table", "no-such-table"), "table no-such-table does not exist"),
         (("dlq", "inspect", "--queue-url", "{moto}/123456789012/no-such-queue"), "no such queue"),
         (("dlq", "redrive", "--queue-url", "{moto}/123456789012/no-such-queue"), "no such queue"),
         (("local", "--messages", "/no/such/file.json"), "No such file or directory: /no/such/file.json"),
         (("local", "--carts", "{readme}"), "README.md is not valid JSON"),
-        (("orders", "list", "--tenant", "t", "--table", "x", "--limit", "0"), "argument --limit: 0 is not within"),
-        (("orders", "list", "--tenant", "t", "--table", "x", "--after", "garbage"), "is not a cursor"),
+        (
+            ("orders", "list", "--tenant", "t", "--table", "orders-x", "--limit", "0"),
+            "argument --limit: 0 is not within",
+        ),
+        (("orders", "list", "--tenant", "t", "--table", "orders-x", "--after", "garbage"), "is not a cursor"),
         (("orders", "list", "--tenant", "t", "--from", "2025-12-30T10:00"), "needs an offset"),
-        (("orders", "get", "x"), "no table: pass --table NAME or set DYNAMODB_TABLE_NAME"),
+        (("orders", "get", ORDER), "no table: pass --table NAME or set DYNAMODB_TABLE_NAME"),
         (("dlq", "redrive"), "no dead-letter queue"),
     ],
 )
@@ -341,10 +365,10 @@ def test_a_user_mistake_is_one_line_on_stderr_and_a_non_zero_exit(args, says, ru
 
 def test_the_real_process_prints_one_line_for_a_missing_table(moto_url):
     # When the installed command is asked for an order of a table that does not exist
-    result = order_creator("orders", "get", "x", "--table", "no-such-table")
+    result = order_creator("orders", "get", ORDER, "--table", "no-such-table")
 
-    # Then stderr is that one line, no traceback, exit code 1
-    assert result.returncode == 1
+    # Then stderr is that one line, no traceback, exit code 2
+    assert result.returncode == 2
     assert result.stderr == "order-creator: error: table no-such-table does not exist (Query)\n"
 
 
@@ -367,8 +391,8 @@ def test_the_worker_refuses_a_missing_table_or_queue_before_touching_a_message(
     # When it starts
     code, _, err = run("worker", "--queue-url", url, "--wait-seconds", "0")
 
-    # Then it says which one, in one line, and exits 1
-    assert code == 1
+    # Then it says which one, in one line, and exits 2
+    assert code == 2
     assert says in err
     assert len(err.splitlines()) == 1, err
 
@@ -382,6 +406,483 @@ def test_redrive_to_a_queue_that_does_not_exist_deletes_nothing(sqs, run, moto_u
     code, _, err = run("dlq", "redrive", "--queue-url", dlq_url, "--to-queue-url", f"{moto_url}/123456789012/nope")
 
     # Then the send fails in one line, and the message is still in the dead-letter queue
-    assert code == 1
+    assert code == 2
     assert "no such queue (SendMessage)" in err
     assert [letter.body for letter in inspect_dead_letters(sqs, dlq_url)] == ["keep me"]
+
+
+# signals: Ctrl-C and SIGTERM at every phase ----------------------------------------------------------
+
+
+class HoldingProxy(WireProxy):
+    """The wire proxy in front of moto, holding every request of one operation until `released` is set.
+
+    When `arrived` is set, the process under test is known to be in that phase: creating its table,
+    checking it, waiting on the queue, writing a batch.
+    """
+
+    def __init__(self, upstream: str, operation: str) -> None:
+        super().__init__(upstream)
+        self.operation = operation
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+
+    def _handle(self, request: Any) -> None:
+        if (request.headers.get("X-Amz-Target") or "").endswith(f".{self.operation}"):
+            self.arrived.set()
+            self.released.wait(30)
+        super()._handle(request)
+
+
+@pytest.fixture
+def holding_proxy(moto_url: str) -> Any:
+    """Make a HoldingProxy for an operation; all are released and stopped after the test."""
+    proxies: list[HoldingProxy] = []
+
+    def make(operation: str) -> HoldingProxy:
+        proxy = HoldingProxy(moto_url, operation)
+        proxy.start()
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.released.set()
+        proxy.stop()
+
+
+def start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """The installed command in a child process, once its signal scheme is in place.
+
+    Python itself catches SIGINT from its first moment, but nothing catches SIGTERM until the command's
+    scheme does: the process's caught-signal mask says when a signal reaches the command, not the
+    interpreter's start-up (which no program can answer).
+    """
+    process = subprocess.Popen(
+        [ORDER_CREATOR, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+        if caught >> (signal.SIGTERM - 1) & 1:
+            return process
+        time.sleep(0.005)
+    raise AssertionError(f"the command never took over its signals: {process.communicate(timeout=5)}")
+
+
+def interrupt(process: subprocess.Popen[str], *signals: int, timeout: float = 15) -> tuple[str, str, float]:
+    """Send the signals (a short pause between two) and wait for the end; returns stdout, stderr, seconds taken."""
+    sent = time.monotonic()
+    for number in signals:
+        process.send_signal(number)
+        time.sleep(0.2)
+    out, err = process.communicate(timeout=timeout)
+    return out, err, time.monotonic() - sent
+
+
+def assert_no_traceback(err: str) -> None:
+    assert "Traceback" not in err, err
+    assert "Exception ignored" not in err, err
+    assert "KeyboardInterrupt" not in err, err
+
+
+@pytest.mark.parametrize("operation", ["CreateTable", "CreateQueue", "SendMessageBatch"])
+def test_ctrl_c_while_local_sets_up_ends_it_in_one_line_with_exit_code_130(operation, holding_proxy):
+    # Given `local` on an endpoint that holds the step in question (table creation, queue creation, enqueueing)
+    proxy = holding_proxy(operation)
+    process = start("local", "--endpoint-url", proxy.url, env=without_aws(dict(os.environ)))
+    assert proxy.arrived.wait(60), process.communicate(timeout=5)
+
+    # When Ctrl-C arrives during that step
+    _, err, seconds = interrupt(process, signal.SIGINT)
+
+    # Then it ends at once, in one line, with the shell's code for SIGINT
+    assert process.returncode == 130, err
+    assert err.splitlines()[-1] == "order-creator: interrupted by SIGINT"
+    assert_no_traceback(err)
+    assert seconds < 5
+
+
+def test_ctrl_c_while_local_writes_a_batch_finishes_the_batch_then_reports_and_exits_130(holding_proxy):
+    # Given `local` whose first batch is writing its orders
+    proxy = holding_proxy("TransactWriteItems")
+    process = start("local", "--endpoint-url", proxy.url, env=without_aws(dict(os.environ)))
+    assert proxy.arrived.wait(60), process.communicate(timeout=5)
+
+    # When Ctrl-C arrives, and the write then completes
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proxy.released.set()
+    out, err, _ = interrupt(process)
+
+    # Then the batch was finished and reported, what it knows is printed, and the exit code says SIGINT
+    assert process.returncode == 130, err
+    assert "SIGINT: finishing the batch in hand (10 messages)" in err
+    assert "stopped (SIGINT)" in err
+    assert "created" in out
+    assert err.splitlines()[-1] == "order-creator: interrupted by SIGINT"
+    assert_no_traceback(err)
+
+
+@pytest.fixture
+def worker_env(cart_api, lambda_env) -> dict[str, str]:  # noqa: F811 - cart_api is the fixture imported above
+    """The worker's environment: the session's table, the local Cart API, a budget a 10 s visibility fits."""
+    return {**os.environ, **lambda_env, "CART_API_TIMEOUT_SECONDS": "2", "LOG_LEVEL": "WARNING"}
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "says"),
+    [
+        ("DescribeTable", 130, "order-creator: interrupted by SIGINT"),  # checking the table, before any message
+        ("GetQueueAttributes", 130, "order-creator: interrupted by SIGINT"),  # checking the queue
+        ("ReceiveMessage", 0, "worker: stopped (SIGINT): no message received"),  # idle, in a long poll
+    ],
+)
+def test_ctrl_c_at_each_phase_of_the_worker_ends_it_at_once_in_one_line(
+    operation, code, says, worker_env, holding_proxy, sqs
+):
+    # Given a worker held in one phase (its long poll could last 20 s)
+    queue_url, _ = new_queue(sqs, visibility_timeout=10, max_receive_count=3)
+    proxy = holding_proxy(operation)
+    process = start("worker", "--queue-url", queue_url, "--endpoint-url", proxy.url, env=worker_env)
+    assert proxy.arrived.wait(60), process.communicate(timeout=5)
+
+    # When Ctrl-C arrives
+    _, err, seconds = interrupt(process, signal.SIGINT)
+
+    # Then it ends within moments, with one line that says how, and no traceback
+    assert process.returncode == code, err
+    assert err.splitlines()[-1] == says
+    assert "batch in hand (" not in err  # no word of a batch that does not exist
+    assert_no_traceback(err)
+    assert seconds < 5
+
+
+def test_a_second_signal_during_a_batch_ends_the_worker_at_once(worker_env, holding_proxy, sqs, cart_api):  # noqa: F811
+    # Given a worker in the middle of a batch whose write is held
+    tenant = new_tenant()
+    cart_api.put(cart(tenant, "cart-1"))
+    queue_url, _ = new_queue(sqs, visibility_timeout=10, max_receive_count=3)
+    enqueue(sqs, queue_url, [json.dumps(message(tenant, "cart-1"))])
+    proxy = holding_proxy("TransactWriteItems")
+    process = start("worker", "--queue-url", queue_url, "--endpoint-url", proxy.url, env=worker_env)
+    assert proxy.arrived.wait(60), process.communicate(timeout=5)
+
+    # When Ctrl-C comes twice
+    _, err, seconds = interrupt(process, signal.SIGINT, signal.SIGINT)
+
+    # Then the first asks for the end of the batch, the second ends the process by SIGINT itself, at once
+    assert "worker: SIGINT: finishing the batch in hand (1 message), then stopping" in err
+    assert err.splitlines()[-1] == "order-creator: second SIGINT: ending now"
+    assert process.returncode == -signal.SIGINT
+    assert_no_traceback(err)
+    assert seconds < 2
+
+
+@pytest.mark.parametrize("command", ["local", "worker"])
+def test_ctrl_c_at_any_moment_never_shows_a_traceback(command, worker_env, sqs):
+    # Given the command started over and over, each time interrupted a little later (import, clients, setup, work)
+    queue_url, _ = new_queue(sqs, visibility_timeout=10, max_receive_count=3)
+    args = ("local",) if command == "local" else ("worker", "--queue-url", queue_url)
+    env = without_aws(dict(os.environ)) if command == "local" else worker_env
+    endings = set()
+    for delay in (0.0, 0.1, 0.4, 1.2):
+        process = start(*args, env=env)
+        time.sleep(delay)
+
+        # When Ctrl-C arrives
+        _, err, _ = interrupt(process, signal.SIGINT, timeout=30)
+
+        # Then it ends with one line of its own and a code that says how: interrupted (130), or done (0)
+        assert_no_traceback(err)
+        assert process.returncode in (0, 130), err
+        if process.returncode == 130:
+            assert err.splitlines()[-1] == "order-creator: interrupted by SIGINT", err
+        endings.add(process.returncode)
+    assert 130 in endings  # at least the early ones were interrupted mid-way
+
+
+# the README's route on one's own emulator ------------------------------------------------------------
+
+REPO = Path(__file__).parents[2]
+
+
+def readme_route() -> list[str]:
+    """The command lines of the README's own-emulator route, exactly as printed there."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### On your own emulator") :]
+    block = section[section.index("```bash\n") + len("```bash\n") : section.index("\n```\n", section.index("```bash"))]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_readme_route_from_local_to_redrive_works_as_printed(tmp_path: Path):
+    # Given the README's lines, on free ports instead of 5000 and 8081 (parallel sessions share this machine)
+    moto_port, cart_port = free_port(), free_port()
+    lines = [line.replace("5000", str(moto_port)).replace("8081", str(cart_port)) for line in readme_route()]
+    steps = [
+        "set -e",
+        # wait for a port to answer, as a person would before the next line
+        'ready() { for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; '
+        "exit 9; }",
+    ]
+    for number, line in enumerate(lines):
+        steps += [f'echo "@@ {number}"; echo "@@ {number}" >&2', line]
+        if re.search(r"&\s*(#.*)?$", line):  # a server left running: wait for it as a person would
+            steps.append(f"ready {moto_port if 'moto_server' in line else cart_port}")
+    steps.append('echo "@@ end"; echo "@@ end" >&2')
+
+    # When they run one after the other in one shell, from the repository's root, on a fresh machine's environment
+    out_file, err_file = tmp_path / "out", tmp_path / "err"
+    with out_file.open("w") as out_stream, err_file.open("w") as err_stream:
+        shell = subprocess.Popen(
+            ["bash", "-c", "\n".join(steps)],
+            cwd=REPO,
+            env=without_aws(dict(os.environ)),
+            stdout=out_stream,
+            stderr=err_stream,
+            text=True,
+            start_new_session=True,  # the servers it leaves in the background go with the group below
+        )
+        try:
+            shell.wait(timeout=300)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(shell.pid, signal.SIGTERM)
+    out, err = out_file.read_text(), err_file.read_text()
+
+    # Then every line succeeded and did what the README says
+    assert shell.returncode == 0, (out[-3000:], err[-3000:])
+
+    def step(stream: str, words: str) -> str:
+        number = next(i for i, line in enumerate(lines) if words in line)
+        return stream.split(f"@@ {number}\n")[1].split("@@ ", maxsplit=1)[0]
+
+    assert "every message ended where expected" in step(out, "local --name demo")
+    worker = "worker --queue-url"
+    first_worker = step(err, worker)
+    assert "worker: batch: 10 messages: 7 duplicates, 3 dead-lettered, 0 left to SQS" in first_worker
+    assert "worker: stopped (queue empty) after 1 batch" in first_worker
+    assert len(step(out, "orders list --tenant acme").splitlines()) == 1 + 4  # the header and acme's four orders
+    assert re.search(r"orderNumber\s+ORD-20251230-00001", step(out, "orders get"))
+    assert "6 messages in the dead-letter queue; none deleted" in step(err, "dlq inspect")
+    assert "moved 6 messages" in step(err, "dlq redrive")
+    last_worker = err.split(f"@@ {len(lines) - 1}\n")[1]
+    assert "worker: batch: 6 messages: 6 dead-lettered, 0 left to SQS" in last_worker
+    assert "Traceback" not in err
+
+
+# one-line errors of every kind ------------------------------------------------------------------------
+
+COMMANDS = [
+    ("orders", "get", ORDER, "--table", "orders-x"),
+    ("orders", "list", "--tenant", "t", "--table", "orders-x"),
+    ("worker", "--queue-url", "http://127.0.0.1:5000/123456789012/q"),
+    ("dlq", "inspect", "--queue-url", "http://127.0.0.1:5000/123456789012/q"),
+    ("dlq", "redrive", "--queue-url", "http://127.0.0.1:5000/123456789012/q"),
+    ("table", "create", "--table", "orders-x"),
+    ("queue", "send", "--queue-url", "http://127.0.0.1:5000/123456789012/q"),
+    ("local",),
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda args: " ".join(args[:2]))
+@pytest.mark.parametrize("where", ["--endpoint-url", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"])
+def test_an_endpoint_without_a_scheme_is_one_line_and_exit_code_2_for_every_command(args, where, run, monkeypatch):
+    # Given an endpoint typed without http://, on the command line or in the environment
+    monkeypatch.setenv("DYNAMODB_TABLE_NAME", "orders-x")
+    monkeypatch.setenv("CART_LAMBDA_API_URL", "http://127.0.0.1:9/v1.0")
+    extra: tuple[str, ...] = ()
+    if where == "--endpoint-url":
+        extra = ("--endpoint-url", "127.0.0.1:5000")
+    else:
+        monkeypatch.setenv(where, "127.0.0.1:5000")
+
+    # When the command runs
+    code, _, err = run(*args, *extra)
+
+    # Then it names the endpoint and what it lacks, in one line, with exit code 2
+    assert code == 2, err
+    assert "127.0.0.1:5000" in err
+    assert "e.g. http://127.0.0.1:5000" in err
+    assert len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("orders", "list", "--tenant", "t", "--table", "orders-x"), ("dlq", "inspect", "--queue-url", "{web}/1/q")],
+    ids=["dynamodb", "sqs"],
+)
+def test_a_web_page_where_aws_should_answer_is_one_line(args, httpserver):
+    # Given an endpoint on a port where a web server answers with an HTML error page
+    page = "<!DOCTYPE HTML>\n<html lang='en'>\n<head><title>Error response</title></head>\n<body>501</body>\n</html>\n"
+    httpserver.expect_request("/", method="POST").respond_with_data(page, status=501, content_type="text/html")
+    web = httpserver.url_for("").rstrip("/")
+
+    # When a command talks to it
+    result = order_creator(*(a.format(web=web) for a in args), "--endpoint-url", web)
+    err = result.stderr
+
+    # Then the error is one line that says so, not the page
+    assert result.returncode == 2
+    assert len(err.splitlines()) == 1, err
+    assert "answered HTTP 501 with a page that is not an AWS answer" in err
+    assert "<html" not in err
+
+
+def test_a_cursor_continues_only_the_listing_and_tenant_that_printed_it(tenant_orders, table_name, run):
+    tenant, _ = tenant_orders
+    base = ("orders", "list", "--table", table_name, "--limit", "2")
+    # Given a cursor from the tenant's partition listing, and one from a date listing
+    _, _, err = run(*base, "--tenant", tenant)
+    partition = re.search(r"--after (\S+)", err).group(1)  # type: ignore[union-attr]
+    _, _, err = run(*base, "--tenant", tenant, "--from", "2025-12-01")
+    by_date = re.search(r"--after (\S+)", err).group(1)  # type: ignore[union-attr]
+
+    # When each is used with another kind of listing, or for another tenant
+    cases = {
+        "with --from": run(*base, "--tenant", tenant, "--after", partition, "--from", "2025-12-01"),
+        "without --from": run(*base, "--tenant", tenant, "--after", by_date),
+        "other tenant": run(*base, "--tenant", new_tenant(), "--after", partition),
+    }
+
+    # Then each is refused in one line, exit code 2, saying why
+    for case, (code, out, err) in cases.items():
+        assert code == 2, (case, err)
+        assert len(err.splitlines()) == 1, (case, err)
+        assert out == ""
+    assert "comes from a listing without --from/--to, not with" in cases["with --from"][2]
+    assert "comes from a listing with --from/--to, not without" in cases["without --from"][2]
+    assert "belongs to another tenant's listing" in cases["other tenant"][2]
+
+
+def test_orders_get_takes_an_id_in_any_case_and_refuses_what_is_no_id(tenant_orders, table_name, run):
+    _, messages = tenant_orders
+    order_id = messages[0]["orderId"]
+
+    # When the id is typed in upper case, and when it is no UUID at all
+    found = run("orders", "get", order_id.upper(), "--table", table_name)
+    nope = run("orders", "get", "nope", "--table", table_name)
+
+    # Then the first finds the order, the second says it is no order id (not "no order")
+    assert found[0] == 0, found[2]
+    assert re.search(rf"id\s+{order_id}", found[1])
+    assert nope[0] == 2
+    assert "'nope' is not an order id (a UUID)" in nope[2]
+
+
+def test_a_table_without_the_indexes_is_named_as_such_not_as_missing(dynamodb, run):
+    # Given a table with the right keys but none of the schema's indexes
+    name = f"plain-{uuid.uuid4().hex[:8]}"
+    definition = table_definition(name)
+    del definition["GlobalSecondaryIndexes"]
+    definition["AttributeDefinitions"] = [
+        a for a in definition["AttributeDefinitions"] if a["AttributeName"] in ("PK", "SK")
+    ]
+    dynamodb.create_table(**definition)
+
+    # When an order is looked up by id
+    code, _, err = run("orders", "get", ORDER, "--table", name)
+
+    # Then the error names the missing index and how to make a table that has it
+    assert code == 2
+    assert f"table {name} has no " in err
+    assert "OrderByIdIndex" in err
+    assert "does not exist" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("orders", "list", "--tenant", "t", "--from", "2025-12-31", "--to", "2025-12-01"), "is after --to"),
+        (("table", "create", "--table", "a b"), "'a b' is not a table name"),
+        (("local", "--name", "a b"), "'a b' is not a table and queue name"),
+        (("dlq", "redrive", "--queue-url", "{dlq}"), "no queue uses"),
+    ],
+)
+def test_misleading_answers_are_now_plain_refusals(args, says, run, sqs, table_name):
+    dlq = sqs.create_queue(QueueName=f"lonely-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    code, _out, err = run(*(a.format(dlq=dlq) for a in args), *(("--table", table_name) if "list" in args else ()))
+    assert code == 2, err
+    assert says in err
+    assert len(err.splitlines()) == 1, err
+    assert "(s)" not in err
+
+
+def test_dlq_inspect_max_says_how_many_the_queue_holds(sqs, run):
+    # Given three dead letters
+    _, dlq_url = new_queue(sqs, visibility_timeout=30, max_receive_count=1)
+    enqueue(sqs, dlq_url, ["one", "two", "three"])
+
+    # When one is inspected
+    code, _out, err = run("dlq", "inspect", "--queue-url", dlq_url, "--max", "1")
+
+    # Then it says it showed one of about three, not that the queue holds one
+    assert code == 0, err
+    assert err.strip() == "1 message shown of about 3 in the dead-letter queue; none deleted"
+    assert queue_counts(sqs, dlq_url) == (3, 0)
+
+
+def test_the_worker_summary_counts_dead_letters_and_until_empty_stops_without_a_long_poll(
+    cart_api,  # noqa: F811
+    lambda_env,
+    sqs,
+    run,
+    monkeypatch,
+):
+    # Given two good messages and three that are dead-lettered at once (no cart, not JSON, not a message)
+    tenant = new_tenant()
+    cart_api.put(cart(tenant, "cart-1"))
+    queue_url, dlq_url = new_queue(sqs, visibility_timeout=10, max_receive_count=3)
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
+    bodies = [json.dumps(message(tenant, "cart-1")), json.dumps(message(tenant, "cart-1")), "{}", "not json"]
+    bodies.append(json.dumps(message(tenant, "no-such-cart")))
+    enqueue(sqs, queue_url, bodies)
+
+    # When the worker runs until the queue is empty, with the longest poll
+    started = time.monotonic()
+    code, _, err = run("worker", "--queue-url", queue_url, "--until-empty", "--wait-seconds", "20")
+    seconds = time.monotonic() - started
+
+    # Then its lines say what became of them, and it stopped as soon as the queue was empty
+    assert code == 0, err
+    assert "worker: batch: 5 messages: 2 created, 3 dead-lettered, 0 left to SQS" in err
+    assert (
+        err.splitlines()[-1]
+        == "worker: stopped (queue empty) after 1 batch: 5 messages: 2 created, 3 dead-lettered, 0 left to SQS"
+    )
+    assert seconds < 10  # not a 20 s long poll after the last batch
+    assert len(inspect_dead_letters(sqs, dlq_url)) == 3
+
+
+def test_cart_api_serves_the_carts_file_until_a_signal_and_refuses_a_busy_port_in_one_line():
+    # Given a port another program already listens on
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = str(busy.getsockname()[1])
+
+        # When cart-api is asked for it, and then for any free port
+        refused = order_creator("cart-api", "--port", taken)
+        server = start("cart-api", "--port", "0", env=dict(os.environ))
+        line = server.stderr.readline() if server.stderr else ""
+        url = re.search(r"at (http://\S+/v1.0)", line).group(1)  # type: ignore[union-attr]
+        answer = requests.get(f"{url}/carts/cart-hosting", params={"tenantId": "acme"}, timeout=5)
+        _, err, _ = interrupt(server, signal.SIGTERM)
+
+    # Then the busy port is one line and exit code 2; the free one served the examples' cart until SIGTERM
+    assert refused.returncode == 2
+    assert (
+        refused.stderr
+        == f"order-creator: error: cannot serve on 127.0.0.1:{taken}: Address already in use (try --port 0)\n"
+    )
+    assert answer.status_code == 200
+    assert answer.json()["cartId"] == "cart-hosting"
+    assert server.returncode == 0
+    assert err.splitlines()[-1] == "cart-api: stopped (SIGTERM)"

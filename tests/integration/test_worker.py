@@ -18,7 +18,7 @@ import pytest
 
 from order_creator.local import CartApiServer
 from order_creator.operations import create_queue_with_dlq, enqueue, inspect_dead_letters
-from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker
+from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker, Tally
 from tests.factories import cart, message, new_tenant
 from tests.integration.support import assert_gapless, orders_of
 
@@ -229,3 +229,58 @@ def test_sqs_failures_do_not_end_the_worker_only_stop_does(sqs, caplog):
     assert totals.batches == 0
     assert time.monotonic() - started < 5
     assert any("SQS call failed" in r.getMessage() for r in caplog.records)
+
+
+def test_until_drained_on_an_empty_queue_ends_at_once_not_after_a_long_poll(sqs):
+    # Given an empty queue and a worker with the longest long poll
+    queue_url, _ = new_queue(sqs, visibility_timeout=30, max_receive_count=3)
+    worker = SqsWorker(sqs, queue_url, wait_seconds=20)
+
+    # When it runs until the queue is drained
+    started = time.monotonic()
+    totals = worker.run(until_drained=True)
+
+    # Then it ends at once, and says why
+    assert time.monotonic() - started < 5
+    assert (totals.batches, totals.ended) == (0, "queue empty")
+
+
+def test_a_stop_during_the_last_batch_is_the_reason_given_not_an_empty_queue(cart_api, sqs):
+    # Given one message, and a handler during whose batch the worker is asked to stop (as by a first Ctrl-C)
+    queue_url, _ = new_queue(sqs, visibility_timeout=30, max_receive_count=3)
+    enqueue(sqs, queue_url, ["{}"])
+    worker: SqsWorker
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        worker.stop("SIGINT")
+        return {"batchItemFailures": []}
+
+    worker = SqsWorker(sqs, queue_url, handler=handler, wait_seconds=1)
+
+    # When it runs until the queue is drained
+    totals = worker.run(until_drained=True)
+
+    # Then the batch was finished and the run ended for the reason given; the handler said nothing of outcomes
+    assert (totals.batches, totals.ended) == (1, "SIGINT")
+    assert totals.tally.describe() == "1 message: 1 done, 0 left to SQS"
+    assert queue_counts(sqs, queue_url) == (0, 0)
+
+
+def test_each_batch_counts_created_duplicates_and_dead_letters(cart_api, monkeypatch, sqs):
+    # Given an order's message, its repeat, a body that is not JSON and a message whose cart does not exist
+    tenant = new_tenant()
+    cart_api.put(cart(tenant, "cart-1"))
+    queue_url, dlq_url = new_queue(sqs, visibility_timeout=5, max_receive_count=3)
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
+    body = json.dumps(message(tenant, "cart-1"))
+    enqueue(sqs, queue_url, [body, body, "not json", json.dumps(message(tenant, "no-such-cart"))])
+
+    # When the worker processes them
+    results = run_until_drained(SqsWorker(sqs, queue_url, wait_seconds=1))
+    tally = Tally()
+    for result in results:
+        tally.add(result.tally())
+
+    # Then the counts say what became of each: one created, one duplicate, two dead-lettered, none left
+    assert (tally.received, tally.created, tally.duplicates, tally.dead_lettered, tally.left) == (4, 1, 1, 2, 0)
+    assert len(inspect_dead_letters(sqs, dlq_url)) == 2

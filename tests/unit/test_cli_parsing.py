@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -12,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from order_creator import cli
+from order_creator.dao import table_definition
 from order_creator.local.run import LocalMessage, ResultRow, load_messages
 from order_creator.operations import exact_json, message_summary, render_table
-from order_creator.worker import WorkerContext
+from order_creator.settings import Settings
+from order_creator.worker import Tally, WorkerContext, plural
 
 
 def test_a_cursor_round_trips_and_garbage_is_refused():
@@ -126,3 +129,108 @@ def test_dates_in_other_offsets_are_kept_aware():
     moment = cli._moment("2025-12-30T23:30:00-05:00")
     assert isinstance(moment, datetime)
     assert moment.utcoffset() == timezone(timedelta(hours=-5)).utcoffset(None)
+
+
+def test_a_cursor_is_refused_for_another_tenant_or_another_kind_of_listing():
+    # Given cursors of tenant t's partition listing and of its date listing
+    partition = cli._encode_cursor({"PK": "TENANT#t", "SK": "ORDER#1"})
+    by_date = cli._encode_cursor({"PK": "TENANT#t", "SK": "ORDER#1", "GSI1_PK": "TENANT#t", "GSI1_SK": "2025#1"})
+
+    # Then each continues its own listing only
+    assert cli._decode_cursor(partition, tenant="t", by_date=False)["SK"] == "ORDER#1"
+    assert cli._decode_cursor(by_date, tenant="t", by_date=True)["GSI1_SK"] == "2025#1"
+    for cursor, tenant, dated, says in [
+        (partition, "u", False, "another tenant"),
+        (partition, "t", True, "without --from/--to, not with"),
+        (by_date, "t", False, "with --from/--to, not without"),
+        (cli._encode_cursor({"PK": "TENANT#t"}), "t", False, "not a cursor"),
+    ]:
+        with pytest.raises(cli.UsageError, match=says):
+            cli._decode_cursor(cursor, tenant=tenant, by_date=dated)
+
+
+def test_counts_read_as_english():
+    assert [plural(1, "batch"), plural(2, "batch"), plural(1, "message"), plural(0, "message")] == [
+        "1 batch",
+        "2 batches",
+        "1 message",
+        "0 messages",
+    ]
+    assert Tally(received=5, created=2, dead_lettered=3).describe() == (
+        "5 messages: 2 created, 3 dead-lettered, 0 left to SQS"
+    )
+
+
+def _options() -> list[tuple[str, argparse.Action, argparse.ArgumentParser]]:
+    """Every option of every (sub)command, with the parser it belongs to."""
+    found = []
+    pending = [("order-creator", cli.build_parser())]
+    while pending:
+        name, parser = pending.pop()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                pending.extend((f"{name} {sub}", child) for sub, child in action.choices.items())
+            elif action.option_strings and action.dest != "help":
+                found.append((name, action, parser))
+    return found
+
+
+def test_every_default_is_shown_in_the_help():
+    # Given every option that has a default
+    defaulted = [(name, action, parser) for name, action, parser in _options() if action.default not in (None, False)]
+    assert {a.dest for _, a, _ in defaulted} >= {"batch_size", "wait_seconds", "page_size", "timeout", "port"}
+
+    # Then its command's --help says that default
+    for name, action, parser in defaulted:
+        text = " ".join(parser.format_help().split())
+        flag = action.option_strings[-1]
+        assert re.search(rf"{re.escape(flag)} \S+ .*?\(default: {re.escape(str(action.default))}\)", text), (name, flag)
+
+
+def test_help_texts_say_what_each_command_does():
+    helps = {f"{name} {action.option_strings[-1]}": action.help or "" for name, action, _ in _options()}
+    assert not re.search(r"(default|else):? AWS", helps["order-creator local --endpoint-url"], re.IGNORECASE)
+    assert "never runs against AWS" in helps["order-creator local --endpoint-url"]
+    assert "per line" not in helps["order-creator orders get --json"]
+    assert "per order and line" in helps["order-creator orders list --json"]
+
+
+def test_a_note_beneath_a_row_is_wrapped_at_words_within_the_width():
+    # Given a row whose reason is far longer than the width
+    reason = "InvalidMessage: " + " ".join(f"field{i}: must be something" for i in range(12))
+    table = render_table(("ID", "OUTCOME"), [("abc", "dead-lettered")], notes=[reason], width=60)
+
+    # Then no line is wider, and the reason is all there, every word whole
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 60
+    assert " ".join(line.strip() for line in lines[3:]) == reason
+    assert all(line.startswith("     ") for line in lines[3:])  # beneath the second column
+
+
+# the README and docs/contract.md -----------------------------------------------------------------------
+
+REPO = Path(__file__).parents[2]
+
+
+def test_every_link_of_the_readme_to_the_repository_resolves():
+    readme = (REPO / "README.md").read_text()
+    targets = [t for t in re.findall(r"\]\(([^)#\s]+)", readme) if "://" not in t]
+    assert targets
+    missing = [t for t in targets if not (REPO / t).resolve().is_relative_to(REPO) or not (REPO / t).exists()]
+    assert missing == []
+
+
+def test_the_readme_states_the_lambda_memory_the_template_sets():
+    template = (REPO / "template.yaml").read_text()
+    default = re.search(r"FunctionMemorySize:\n(?:\s+\w+: .*\n)*?\s+Default: (\d+)", template).group(1)  # type: ignore[union-attr]
+    readme = (REPO / "README.md").read_text()
+    assert re.findall(r"\*\*Lambda memory: (\d+) MB\*\*", readme) == [default]
+    assert f"| `FunctionMemorySize` | `{default}` |" in readme
+
+
+def test_docs_contract_names_every_variable_and_index_the_code_uses():
+    contract = (REPO / "docs" / "contract.md").read_text()
+    variables = {field.alias for field in Settings.model_fields.values() if field.alias}
+    indexes = {index["IndexName"] for index in table_definition("t")["GlobalSecondaryIndexes"]}
+    assert [name for name in sorted(variables | indexes) if f"`{name}`" not in contract] == []
+    assert "order_creator.handler.lambda_handler" in contract

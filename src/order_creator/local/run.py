@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from order_creator.event_operations import create_bus_with_queue_target, delivered_events
 from order_creator.models import load_json
@@ -36,6 +37,9 @@ from order_creator.operations import (
     money,
     render_table,
 )
+
+if TYPE_CHECKING:
+    from order_creator.worker import BatchResult
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 MAX_RECEIVE_COUNT = 3
@@ -136,19 +140,24 @@ def run_local(
     carts_path: Path,
     endpoint_url: str | None,
     timeout_seconds: float,
+    name: str | None = None,
     out: IO[str] = sys.stdout,
     err: IO[str] = sys.stderr,
 ) -> int:
     """Run the example end to end; print the results table on `out`, progress on `err`.
 
-    Returns 0 when every message ended created, duplicate or dead-lettered, as its entry expected.
+    The table and the queue are called `name` (the dead-letter queue `name-dlq`), by default
+    `orders-local-<random>`. Returns 0 when every message ended created, duplicate or dead-lettered, as
+    its entry expected, 1 otherwise; raises `Interrupted` (after printing what it knows) when a signal
+    stopped it.
     """
     from order_creator.local.cart_api import CartApiServer
 
     messages = load_messages(messages_path)
     cart_api = CartApiServer.from_file(carts_path)
     with ExitStack() as stack:
-        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = endpoint_url
         if endpoint is None:
             endpoint = _start_emulator(stack)
             _say(err, f"embedded DynamoDB/SQS emulator (moto) at {endpoint}")
@@ -156,24 +165,27 @@ def run_local(
             _say(err, f"using the DynamoDB/SQS endpoint {endpoint}")
         stack.enter_context(cart_api)
         _say(err, f"local Cart API at {cart_api.url}, serving {carts_path}")
-        run_id = uuid.uuid4().hex[:8]
-        stack.enter_context(_environment(endpoint, table_name=f"orders-local-{run_id}", cart_api_url=cart_api.url))
-        return _run(messages, messages_path, run_id, timeout_seconds=timeout_seconds, out=out, err=err)
+        name = name or f"orders-local-{uuid.uuid4().hex[:8]}"
+        stack.enter_context(_environment(endpoint, table_name=name, cart_api_url=cart_api.url))
+        kept = endpoint_url is not None  # the user's own emulator: the table and queues outlive the run
+        return _run(messages, messages_path, name, timeout_seconds=timeout_seconds, kept=kept, out=out, err=err)
 
 
 def _run(
     messages: list[LocalMessage],
     messages_path: Path,
-    run_id: str,
+    name: str,
     *,
     timeout_seconds: float,
+    kept: bool,
     out: IO[str],
     err: IO[str],
 ) -> int:
     from order_creator import clients
     from order_creator.dao import OrderDAO
+    from order_creator.interrupts import Interrupted
     from order_creator.settings import Settings
-    from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker, polling_client, stop_on_signals
+    from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker, plural, polling_client
 
     settings = Settings.from_env()
     _logs_to_stderr()
@@ -183,10 +195,10 @@ def _run(
     visibility = max(5, math.ceil(settings.cart_worst_case_seconds + 1 + DELETE_MARGIN_SECONDS + 1))
     create_table(dynamodb, settings.table_name, stream=True)
     queue_url, dlq_url = create_queue_with_dlq(
-        sqs, f"orders-local-{run_id}", visibility_timeout=visibility, max_receive_count=MAX_RECEIVE_COUNT
+        sqs, name, visibility_timeout=visibility, max_receive_count=MAX_RECEIVE_COUNT
     )
     os.environ["DEAD_LETTER_QUEUE_URL"] = dlq_url
-    bus, target_url = create_bus_with_queue_target(clients.events(), sqs, f"orders-local-{run_id}")
+    bus, target_url = create_bus_with_queue_target(clients.events(), sqs, name)
     os.environ["EVENT_BUS_NAME"] = bus
     _say(err, f"created table {settings.table_name} (stream: NEW_IMAGE), queue {queue_url}")
     _say(err, f"  and its dead-letter queue {dlq_url}")
@@ -200,18 +212,18 @@ def _run(
 
     worker = SqsWorker(sqs, queue_url, wait_seconds=1)
     started = time.monotonic()
-    timer = threading.Timer(timeout_seconds, worker.stop)
+    timer = threading.Timer(timeout_seconds, worker.stop, kwargs={"reason": f"timeout of {timeout_seconds:g} s"})
     timer.daemon = True
     timer.start()
     try:
-        with stop_on_signals(worker):
-            worker.run(until_drained=True, on_batch=lambda r: _say(err, _batch_line(r, started)))
+        totals = worker.run(until_drained=True, on_batch=lambda r: _say(err, _batch_line(r, started)))
     finally:
         timer.cancel()
-    if worker.stopping:
-        _say(err, f"stopped after {time.monotonic() - started:.1f} s before the queue was empty")
-    else:
+    if totals.ended == "queue empty":
         _say(err, f"queue empty after {time.monotonic() - started:.1f} s")
+    else:
+        left = "the queue is empty" if worker.drained() else "before the queue was empty"
+        _say(err, f"stopped ({totals.ended}) after {time.monotonic() - started:.1f} s, {left}")
 
     stream = _publish_events(dynamodb, settings.table_name, err)
     dead = {letter.source_message_id: letter for letter in inspect_dead_letters(sqs, dlq_url)}
@@ -224,7 +236,7 @@ def _run(
     unexpected = [r for r in rows if not r.as_expected]
     summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     verdict = "every message ended where expected" if not unexpected else f"{len(unexpected)} not as expected"
-    print(f"\n{len(rows)} messages: {summary}; {verdict}", file=out)
+    print(f"\n{plural(len(rows), 'message')}: {summary}; {verdict}", file=out)
     events_ok = not strays and not stream.errors
     if all(r.events_as_expected for r in rows):
         meaning = "one per created order, none for a duplicate or a dead letter"
@@ -236,6 +248,12 @@ def _run(
         + (f"; publisher errors: {'; '.join(stream.errors)}" if stream.errors else ""),
         file=out,
     )
+    if kept:
+        _say(err, f"the table and queues stay on {os.environ['AWS_ENDPOINT_URL']}; to go on with them:")
+        _say(err, f"  export DYNAMODB_TABLE_NAME={settings.table_name} DEAD_LETTER_QUEUE_URL={dlq_url}")
+        _say(err, f"  order-creator worker --queue-url {queue_url}")
+    if totals.ended in ("SIGINT", "SIGTERM"):
+        raise Interrupted(signal.Signals[totals.ended])
     return 0 if not unexpected and events_ok else 1
 
 
@@ -275,17 +293,17 @@ def _row(message_id: str, message: LocalMessage, letter: DeadLetterMessage | Non
     if order is None:
         return ResultRow(message_id, order_id, tenant, "", "", "unaccounted", "still in the queue?", message.expect)
     source = str(order.get("sourceMessageId", ""))
-    outcome, detail = ("created", "") if source == message_id else ("duplicate", f"of message {source[:8]}")
+    outcome, detail = ("created", "") if source == message_id else ("duplicate", f"the order of message {source[:8]}")
     return ResultRow(
         message_id, order["id"], tenant, order["orderNumber"], money(order), outcome, detail, message.expect
     )
 
 
 def _table(rows: list[ResultRow]) -> str:
+    """One row per message; what it is a duplicate of, or a dead letter's reason, on the lines beneath it, whole."""
+
     def outcome(row: ResultRow) -> str:
-        text = f"{row.outcome} ({row.detail})" if row.detail else row.outcome
-        if len(text) > 100:
-            text = text[:97] + "..."
+        text = row.outcome
         if not row.ended_as_expected:
             text += f"  <- expected {row.expect or 'a final outcome'}"
         elif not row.events_as_expected:
@@ -297,13 +315,11 @@ def _table(rows: list[ResultRow]) -> str:
 
     headers = ("MESSAGE", "ORDER ID", "TENANT", "ORDER NUMBER", "TOTAL", "EVENT", "OUTCOME")
     cells = [(r.message_id[:8], r.order_id, r.tenant_id, r.order_number, r.total, event(r), outcome(r)) for r in rows]
-    return render_table(headers, cells)
+    return render_table(headers, cells, notes=[r.detail for r in rows])
 
 
-def _batch_line(result: Any, started: float) -> str:
-    line = f"  {time.monotonic() - started:5.1f} s  batch of {len(result.received)}: {len(result.deleted)} done"
-    if result.left:
-        line += f", {len(result.left)} left for SQS to redeliver"
+def _batch_line(result: BatchResult, started: float) -> str:
+    line = f"  {time.monotonic() - started:5.1f} s  batch: {result.tally().describe()}"
     return line + (f" (handler failed: {result.error})" if result.error else "")
 
 
