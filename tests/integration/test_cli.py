@@ -65,7 +65,7 @@ def without_aws(environ: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], moto_url: str) -> Any:
     """`order-creator ARGS` in this process (against the session's moto); returns (exit code, stdout, stderr)."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
+    for name in cli._ENDPOINT_VARIABLES:
         monkeypatch.setenv(name, moto_url)  # restored afterwards, whatever --endpoint-url sets
 
     def run(*args: str) -> tuple[int, str, str]:
