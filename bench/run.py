@@ -34,6 +34,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.factories import message, record  # noqa: E402 - the repository root is on the path only now
+from tests.factories import message, record  # noqa: E402
 
+from order_creator.audit import check_orders, describe  # noqa: E402 - the repository root is on the path only now
 from report import (  # noqa: E402 - after the path
     Case,
     ColdStart,
@@ -59,6 +61,7 @@ from report import (  # noqa: E402 - after the path
 PY = sys.executable
 say = functools.partial(print, file=sys.stderr, flush=True)  # progress; stdout takes the handler's EMF blobs
 DAY = "20251230"  # the business day of every message (dateCreated 2025-12-30T10:15:00+02:00)
+BUSINESS_DAY = date(2025, 12, 30)
 TABLE = "orders-bench"
 
 # The benchmark process and its workers: dummy credentials and quiet logs. Metrics stay on (the EMF blob goes to a
@@ -177,21 +180,21 @@ def counts_since(before: dict[str, tuple[int, float]], after: dict[str, tuple[in
 # checks ---------------------------------------------------------------------------------------------
 
 
-def numbers_of(client: Any, tenant: str) -> list[int]:
-    """The order numbers of a tenant's orders (strongly consistent query, all pages)."""
-    numbers: list[int] = []
+def orders_of(client: Any, tenant: str) -> list[dict[str, str]]:
+    """A tenant's orders, with what the numbering audit reads (strongly consistent query, all pages)."""
+    orders: list[dict[str, str]] = []
     kwargs: dict[str, Any] = {
         "TableName": TABLE,
         "KeyConditionExpression": "PK = :pk AND begins_with(SK, :order)",
         "ExpressionAttributeValues": {":pk": {"S": f"TENANT#{tenant}"}, ":order": {"S": "ORDER#"}},
-        "ProjectionExpression": "orderNumber",
+        "ProjectionExpression": "id, orderNumber, dateCreated",
         "ConsistentRead": True,
     }
     while True:
         page = client.query(**kwargs)
-        numbers += [int(item["orderNumber"]["S"].rsplit("-", 1)[1]) for item in page["Items"]]
+        orders += [{name: value["S"] for name, value in item.items()} for item in page["Items"]]
         if "LastEvaluatedKey" not in page:
-            return sorted(numbers)
+            return orders
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
@@ -206,10 +209,11 @@ def counter_of(client: Any, tenant: str, seed: bool) -> int:
 
 
 def check_gapless(client: Any, tenant: str, expected: int, seed: bool) -> str | None:
-    """None when the tenant's orders carry exactly 1..expected and the counter says expected."""
-    numbers, counter = numbers_of(client, tenant), counter_of(client, tenant, seed)
-    if numbers != list(range(1, expected + 1)) or counter != expected:
-        return f"tenant {tenant}: {len(numbers)} orders, counter {counter}, expected 1..{expected}"
+    """None when the product's numbering audit holds for the tenant's day and its counter says `expected`."""
+    counter = counter_of(client, tenant, seed)
+    verdicts = check_orders(tenant, orders_of(client, tenant), {BUSINESS_DAY: counter}, UTC)
+    if [(v.day, v.ok) for v in verdicts] != [(BUSINESS_DAY, True)] or counter != expected:
+        return f"tenant {tenant}: expected 1..{expected}; " + "; ".join(describe(v) for v in verdicts)
     return None
 
 
@@ -279,7 +283,7 @@ def run_redelivery(handler: Any, seed: Any, meters: dict[str, Any], direct: Any)
         event = batch_event([tenant], 10)
         run = (lambda e: handler(e, Context())) if side == "project" else seed.handle
         run(event)
-        orders_before, counter_before = len(numbers_of(direct, tenant)), counter_of(direct, tenant, side == "seed")
+        orders_before, counter_before = len(orders_of(direct, tenant)), counter_of(direct, tenant, side == "seed")
         before = meters[side].snapshot()
         again = {
             "Records": [
@@ -296,7 +300,7 @@ def run_redelivery(handler: Any, seed: Any, meters: dict[str, Any], direct: Any)
                 tally.writes,
                 tally.write_units,
                 orders_before,
-                len(numbers_of(direct, tenant)),
+                len(orders_of(direct, tenant)),
                 counter_before,
                 counter_of(direct, tenant, side == "seed"),
                 len(response["batchItemFailures"]),

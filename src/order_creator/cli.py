@@ -5,10 +5,12 @@
     order-creator worker --queue-url URL     the SQS consumer that runs the Lambda handler (ECS, a VM)
     order-creator queue send --queue-url URL put a messages file on a queue, as a producer would
     order-creator orders get ORDER_ID        one order, found by id alone
-    order-creator orders list --tenant T     a tenant's orders, paginated
+    order-creator orders list --tenant T     a tenant's orders, paginated (--email: one customer's)
+    order-creator orders audit               check the numbering: every day's orders carry exactly 1..N
     order-creator dlq inspect | redrive      the dead-letter queue
     order-creator table create               a development table with the contract's schema
     order-creator events show | replay       order events: what reached a queue target; replay from the table
+    order-creator table migrate              add this version's index keys to older items (resumable)
 
 Every command that talks to AWS takes --endpoint-url and honours the standard AWS variables. Exit codes:
 0 done; 1 the command ran and its answer is no (no such order, an outcome not as expected); 2 a mistake
@@ -196,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--tenant", required=True, help="the tenant id")
     listing.add_argument("--status", choices=("PAID", "PENDING_PAYMENT"), help="only orders in this status")
     listing.add_argument(
+        "--email", metavar="ADDRESS", help="one customer's orders (OrdersByCustomerIndex; case and blanks ignored)"
+    )
+    listing.add_argument(
         "--from", dest="created_from", metavar="DATE", type=_moment, help="UTC day (YYYY-MM-DD) or ISO time with offset"
     )
     listing.add_argument("--to", dest="created_to", metavar="DATE", type=_moment, help="as --from; inclusive")
@@ -207,6 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
     _table_option(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per order and line, amounts exact")
     listing.set_defaults(command=_orders_list)
+    audit = orders.add_parser("audit", parents=[common], help="check that every day's orders carry exactly 1..N")
+    audit.add_argument("--tenant", help="one tenant, every day it has (default: every tenant of each day)")
+    audit.add_argument("--from", dest="first_day", metavar="YYYY-MM-DD", type=_day, help="first business day")
+    audit.add_argument("--to", dest="last_day", metavar="YYYY-MM-DD", type=_day, help="last one (default: today)")
+    audit.add_argument(
+        "--timezone",
+        default=os.environ.get("ORDER_NUMBER_TIMEZONE", "UTC"),
+        help="zone of the business day (default: $ORDER_NUMBER_TIMEZONE or UTC)",
+    )
+    audit.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")
+    audit.add_argument("--json", action="store_true", help="one JSON object per (tenant, day) checked")
+    audit.set_defaults(command=_orders_audit)
 
     dlq = _group(commands, "dlq", "the dead-letter queue")
     inspect = _command(dlq, "inspect", "list dead letters and why, deleting nothing")
@@ -244,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME"), help="(default: $EVENT_BUS_NAME)")
     _table_option(replay)
     replay.set_defaults(command=_events, action="replay")
+    migrate = table.add_parser("migrate", parents=[common], help="add this version's index keys to older items")
+    migrate.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")
+    migrate.add_argument(
+        "--max-wcu", type=_positive(float), default=100.0, help="write units a second at most (default 100)"
+    )
+    migrate.add_argument("--state", type=Path, help="progress file (default: ./order-creator-migrate-TABLE.json)")
+    migrate.set_defaults(command=_table_migrate)
     return parser
 
 
@@ -387,6 +411,7 @@ def _orders_list(args: argparse.Namespace) -> int:
     orders = dao.list_orders(
         args.tenant,
         status=args.status,
+        customer_email=args.email,
         created_from=args.created_from,
         created_to=args.created_to,
         after=after,
@@ -483,6 +508,35 @@ def _events(args: argparse.Namespace) -> int:
     return command(args)
 
 
+def _orders_audit(args: argparse.Namespace) -> int:
+    from order_creator.audit import NumberingAudit, run_command
+    from order_creator.numbering import business_day
+
+    zone = _zone(args.timezone)
+    if not args.tenant and args.first_day is None:
+        raise UsageError("without --tenant, name the days with --from (a day's tenants are found from its counters)")
+    last = args.last_day or business_day(datetime.now(UTC), zone)
+    if args.first_day is not None and args.first_day > last:
+        raise UsageError(f"--from {args.first_day} is after --to {last}")
+    terminal = sys.stderr.isatty()
+    audit = NumberingAudit(_dao(args), zone, progress=_progress_line if terminal else None)
+    checked, failed = run_command(
+        audit, tenant_id=args.tenant, first=args.first_day, last=last, as_json=args.json, out=print
+    )
+    if terminal:
+        print("\r\033[K", end="", file=sys.stderr)
+    _err(f"audited {checked} (tenant, day) pair(s), {audit.orders_checked} orders: {failed} failed")
+    return EXIT_FAILED if failed else 0
+
+
+def _table_migrate(args: argparse.Namespace) -> int:
+    from order_creator.migrate import run_command
+
+    table = _table_of(args)
+    path = args.state or Path(f"order-creator-migrate-{table}.json")
+    return run_command(_dao(args), table, path, max_wcu=args.max_wcu, terminal=sys.stderr.isatty())
+
+
 # helpers --------------------------------------------------------------------------------------------
 
 
@@ -527,7 +581,7 @@ def _order_json(order: dict[str, Any]) -> str:
     from order_creator.dao import order_key
     from order_creator.operations import exact_json
 
-    keys = {*order_key("", ""), "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "entityType"}
+    keys = {*order_key("", ""), "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "GSI3_PK", "GSI3_SK", "entityType"}
     return exact_json({k: v for k, v in order.items() if k not in keys})
 
 
@@ -627,6 +681,28 @@ def _endpoint(text: str) -> str:
     if problem:
         raise argparse.ArgumentTypeError(f"{text!r} {problem}")
     return text
+
+
+def _day(text: str) -> date:
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)")
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--timezone {name!r} is not an IANA time zone") from None
+
+
+def _progress_line(orders: int) -> None:
+    print(f"\r\033[Kaudit: {orders} orders checked", end="", file=sys.stderr, flush=True)
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, DecimalException
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,22 @@ if TYPE_CHECKING:
 
 ORDERS_BY_DATE_INDEX = "OrdersByDateIndex"
 ORDER_BY_ID_INDEX = "OrderByIdIndex"
+ORDERS_BY_CUSTOMER_INDEX = "OrdersByCustomerIndex"
+# What OrdersByCustomerIndex projects besides the keys: the fields of a listing, so that "where are my
+# orders?" is one query, while each order costs the index a small write (never the address or the items).
+CUSTOMER_INDEX_ATTRIBUTES = (
+    "id",
+    "orderNumber",
+    "tenantId",
+    "cartId",
+    "status",
+    "currency",
+    "subtotal",
+    "tax",
+    "total",
+    "dateCreated",
+    "sourceMessageId",
+)
 _BATCH_GET_LIMIT = 100
 _UNPROCESSED_ATTEMPTS = 5
 # DynamoDB's item limit is 400 KB (409,600 bytes); 400,000 leaves room for our estimate's rounding.
@@ -45,29 +62,45 @@ def counter_key(tenant_id: str, day: date) -> dict[str, str]:
     return {"PK": f"COUNTER#{tenant_id}", "SK": f"ORDER_NUMBER#{day_key(day)}"}
 
 
+def customer_partition(tenant_id: str, email: str) -> str:
+    """`GSI3_PK`: the tenant and a SHA-256 of the address, blanks around it removed and lower-cased (never the
+    address itself), so every spelling of one address finds the same orders."""
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return f"TENANT#{tenant_id}#CUSTOMER#{digest}"
+
+
+def counters_of_day_partition(day: date) -> str:
+    """`GSI1_PK` of every counter of a business day: OrdersByDateIndex then lists the tenants that took orders."""
+    return f"COUNTERS#{day_key(day)}"
+
+
 def order_item(order: Order) -> dict[str, Any]:
-    """The order as a table item with every key of the table and its two indexes."""
+    """The order as a table item with every key of the table and its three indexes."""
     created = datetime.fromisoformat(order.date_created)
+    created_key = f"{utc_millis(created)}#{order.id}"
     return {
         **order_key(order.tenant_id, order.id),
         "GSI1_PK": f"TENANT#{order.tenant_id}",
-        "GSI1_SK": f"{utc_millis(created)}#{order.id}",
+        "GSI1_SK": created_key,
         "GSI2_PK": f"ORDER#{order.id}",
         "GSI2_SK": "METADATA",
+        "GSI3_PK": customer_partition(order.tenant_id, order.customer_email),
+        "GSI3_SK": created_key,
         "entityType": "ORDER",
         **order.to_attributes(),
     }
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
-    """CreateTable arguments for the contract's schema (on demand, both GSIs projecting everything)."""
-    keys = ("PK", "SK", "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK")
+    """CreateTable arguments for the contract's schema (on demand; OrdersByDateIndex and OrderByIdIndex project
+    everything, OrdersByCustomerIndex the listing's fields)."""
+    keys = ("PK", "SK", "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "GSI3_PK", "GSI3_SK")
 
-    def index(name: str, pk: str, sk: str) -> dict[str, Any]:
+    def index(name: str, pk: str, sk: str, projection: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
             "IndexName": name,
             "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"},
+            "Projection": projection or {"ProjectionType": "ALL"},
         }
 
     return {
@@ -78,6 +111,12 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "GlobalSecondaryIndexes": [
             index(ORDERS_BY_DATE_INDEX, "GSI1_PK", "GSI1_SK"),
             index(ORDER_BY_ID_INDEX, "GSI2_PK", "GSI2_SK"),
+            index(
+                ORDERS_BY_CUSTOMER_INDEX,
+                "GSI3_PK",
+                "GSI3_SK",
+                {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(CUSTOMER_INDEX_ATTRIBUTES)},
+            ),
         ],
     }
 
@@ -167,7 +206,13 @@ class OrderDAO:
         return WriteResult(committed=True)
 
     def _counter_update(self, block: NumberBlock) -> dict[str, Any]:
-        values = {":new": block.last}
+        # The day's key on the counter (set by this same update, no extra request) lets the nightly audit find
+        # the tenants that took orders on a day with one query of OrdersByDateIndex instead of a scan.
+        values: dict[str, Any] = {
+            ":new": block.last,
+            ":day": counters_of_day_partition(block.counter.day),
+            ":tenant": block.counter.tenant_id,
+        }
         if block.previous == 0:
             condition = "attribute_not_exists(currentValue)"
         else:
@@ -176,7 +221,7 @@ class OrderDAO:
         return {
             "TableName": self._table,
             "Key": _marshal(counter_key(*block.counter)),
-            "UpdateExpression": "SET currentValue = :new",
+            "UpdateExpression": "SET currentValue = :new, GSI1_PK = :day, GSI1_SK = :tenant",
             "ConditionExpression": condition,
             "ExpressionAttributeValues": _marshal(values),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -233,6 +278,7 @@ class OrderDAO:
         tenant_id: str,
         *,
         status: str | None = None,
+        customer_email: str | None = None,
         created_from: date | datetime | None = None,
         created_to: date | datetime | None = None,
         after: dict[str, Any] | None = None,
@@ -242,24 +288,30 @@ class OrderDAO:
 
         Without a date range: the tenant's partition (`PK`), in order-id order. With `created_from` and/or
         `created_to` (both inclusive; a date is a UTC calendar day, a datetime an instant to the millisecond):
-        `OrdersByDateIndex`, in creation order. `status` filters either. `after` is a position yielded earlier.
+        `OrdersByDateIndex`, in creation order. With `customer_email`: that customer's orders of the tenant
+        (`OrdersByCustomerIndex`, in creation order, the fields it projects), the date range applying too.
+        `status` filters any of them. `after` is a position yielded earlier.
         """
         values: dict[str, Any] = {":pk": f"TENANT#{tenant_id}"}
         kwargs: dict[str, Any] = {"TableName": self._table, "Limit": page_size}
-        by_date = created_from is not None or created_to is not None
+        by_date = created_from is not None or created_to is not None or customer_email is not None
+        pk, sk = ("GSI3_PK", "GSI3_SK") if customer_email is not None else ("GSI1_PK", "GSI1_SK")
+        if customer_email is not None:
+            kwargs["IndexName"] = ORDERS_BY_CUSTOMER_INDEX
+            values[":pk"] = customer_partition(tenant_id, customer_email)
         if by_date:
-            kwargs["IndexName"] = ORDERS_BY_DATE_INDEX
-            condition = "GSI1_PK = :pk"
+            kwargs.setdefault("IndexName", ORDERS_BY_DATE_INDEX)
+            condition = f"{pk} = :pk"
             if created_from is not None:
                 values[":from"] = _date_bound(created_from)
             if created_to is not None:
-                values[":to"] = _date_bound(created_to) + "~"  # '~' sorts after every character of GSI1_SK
+                values[":to"] = _date_bound(created_to) + "~"  # '~' sorts after every character of the sort key
             if created_from is not None and created_to is not None:
-                condition += " AND GSI1_SK BETWEEN :from AND :to"
+                condition += f" AND {sk} BETWEEN :from AND :to"
             elif created_from is not None:
-                condition += " AND GSI1_SK >= :from"
-            else:
-                condition += " AND GSI1_SK <= :to"
+                condition += f" AND {sk} >= :from"
+            elif created_to is not None:
+                condition += f" AND {sk} <= :to"
         else:
             values[":order"] = "ORDER#"
             condition = "PK = :pk AND begins_with(SK, :order)"
@@ -271,7 +323,7 @@ class OrderDAO:
         kwargs["ExpressionAttributeValues"] = _marshal(values)
         if after:
             kwargs["ExclusiveStartKey"] = _marshal(after)
-        position_keys = ("PK", "SK", "GSI1_PK", "GSI1_SK") if by_date else ("PK", "SK")
+        position_keys = ("PK", "SK", pk, sk) if by_date else ("PK", "SK")
         while True:
             page = self._client.query(**kwargs)
             for raw in page.get("Items", []):
@@ -280,6 +332,136 @@ class OrderDAO:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # audit and migration -----------------------------------------------------------------------
+
+    def tenants_of_day(self, day: date) -> Iterator[str]:
+        """Every tenant with a counter for this business day (one query of the counters' day key, page by page)."""
+        query = {
+            "TableName": self._table,
+            "IndexName": ORDERS_BY_DATE_INDEX,
+            "KeyConditionExpression": "GSI1_PK = :pk",
+            "ExpressionAttributeValues": _marshal({":pk": counters_of_day_partition(day)}),
+            "ProjectionExpression": "GSI1_SK",
+        }
+        for item in self._pages(query):
+            yield str(item["GSI1_SK"])
+
+    def counters(
+        self, tenant_id: str, first: date | None = None, last: date | None = None
+    ) -> Iterator[tuple[date, int]]:
+        """The tenant's counters (day, currentValue) in day order, strongly consistent, within first..last if given."""
+        values: dict[str, Any] = {":pk": f"COUNTER#{tenant_id}"}
+        values[":from"] = "ORDER_NUMBER#" + (day_key(first) if first else "")
+        values[":to"] = "ORDER_NUMBER#" + (day_key(last) if last else "~")
+        query = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :from AND :to",
+            "ExpressionAttributeValues": _marshal(values),
+            "ProjectionExpression": "SK, currentValue",
+            "ConsistentRead": True,
+        }
+        for item in self._pages(query):
+            yield parse_day_key(str(item["SK"]).removeprefix("ORDER_NUMBER#")), int(item.get("currentValue", 0))
+
+    def counter_value(self, tenant_id: str, day: date) -> int:
+        """The counter's currentValue (strongly consistent); 0 when the day has no counter."""
+        response = self._client.get_item(
+            TableName=self._table,
+            Key=_marshal(counter_key(tenant_id, day)),
+            ProjectionExpression="currentValue",
+            ConsistentRead=True,
+        )
+        return int(_unmarshal(response["Item"]).get("currentValue", 0)) if "Item" in response else 0
+
+    def orders_created(
+        self, tenant_id: str, start: datetime, end: datetime, attributes: Sequence[str], page_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """The tenant's orders created in [start, end), in creation order (OrdersByDateIndex), with only
+        `attributes`, one page in memory at a time."""
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        values = {
+            ":pk": f"TENANT#{tenant_id}",
+            ":from": utc_millis(start),
+            # '~' sorts after every character of GSI1_SK: the last millisecond before `end`, every order id.
+            ":to": utc_millis(end - timedelta(milliseconds=1)) + "~",
+        }
+        query = {
+            "TableName": self._table,
+            "IndexName": ORDERS_BY_DATE_INDEX,
+            "KeyConditionExpression": "GSI1_PK = :pk AND GSI1_SK BETWEEN :from AND :to",
+            "ExpressionAttributeValues": _marshal(values),
+            "ExpressionAttributeNames": names,
+            "ProjectionExpression": ", ".join(names),
+            "Limit": page_size,
+        }
+        yield from self._pages(query)
+
+    def items_without_new_keys(
+        self, start: dict[str, Any] | None = None, page_size: int = 500
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+        """Pages of a scan for what this version's keys are missing from: orders without `GSI3_PK`, counters
+        without their day key. Each page comes with the position after it (None after the last one)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "(begins_with(SK, :order) AND attribute_not_exists(GSI3_PK))"
+            " OR (begins_with(SK, :counter) AND attribute_not_exists(GSI1_PK))",
+            "ExpressionAttributeValues": _marshal({":order": "ORDER#", ":counter": "ORDER_NUMBER#"}),
+            "ProjectionExpression": "PK, SK, customerEmail, GSI1_SK",
+            "Limit": page_size,
+        }
+        if start:
+            query["ExclusiveStartKey"] = _marshal(start)
+        while True:
+            page = self._client.scan(**query)
+            position = _unmarshal(page["LastEvaluatedKey"]) if "LastEvaluatedKey" in page else None
+            yield [_unmarshal(item) for item in page.get("Items", [])], position
+            if position is None:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def add_new_keys(self, item: dict[str, Any]) -> float | None:
+        """Give one item from `items_without_new_keys` its missing keys: an order its `GSI3_PK`/`GSI3_SK`, a
+        counter its day key. Conditional, so safe beside the Lambda: an item that has them by now, or that is
+        gone, is left alone. Returns the write units DynamoDB reports (1.0 if it reports none), or None when
+        nothing was written (also for an order without an address or a creation key, which no key can name)."""
+        pk, sk = str(item["PK"]), str(item["SK"])
+        if sk.startswith("ORDER#"):
+            email, created_key = item.get("customerEmail"), item.get("GSI1_SK")
+            if not isinstance(email, str) or not isinstance(created_key, str):
+                return None
+            names = {"#pk": "GSI3_PK", "#sk": "GSI3_SK"}
+            values = {":pk": customer_partition(pk.removeprefix("TENANT#"), email), ":sk": created_key}
+        else:
+            tenant_id, day = pk.removeprefix("COUNTER#"), parse_day_key(sk.removeprefix("ORDER_NUMBER#"))
+            names = {"#pk": "GSI1_PK", "#sk": "GSI1_SK"}
+            values = {":pk": counters_of_day_partition(day), ":sk": tenant_id}
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=_marshal({"PK": pk, "SK": sk}),
+                UpdateExpression="SET #pk = :pk, #sk = :sk",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_marshal(values),
+                ReturnConsumedCapacity="TOTAL",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        units = float((response.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0)
+        return units or 1.0
+
+    def _pages(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a query, one page in memory at a time."""
+        while True:
+            page = self._client.query(**query)
+            for raw in page.get("Items", []):
+                yield _unmarshal(raw)
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class UnstorableItem(ValueError):

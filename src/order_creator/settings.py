@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -13,18 +13,14 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, 
 from order_creator.errors import ConfigurationError
 
 
-class Settings(BaseModel):
-    """The contract's environment variables (§1), validated. Field aliases are the variable names."""
+class TableSettings(BaseModel):
+    """What every handler of the image needs (§1): the table, the zone of the business day, the log level.
+    The audit handler (§8) runs with these alone. Field aliases are the variable names."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     table_name: str = Field(alias="DYNAMODB_TABLE_NAME", min_length=3, max_length=255)
-    cart_api_url: AnyHttpUrl = Field(alias="CART_LAMBDA_API_URL")
-    dead_letter_queue_url: str | None = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
     order_number_timezone: str = Field(default="UTC", alias="ORDER_NUMBER_TIMEZONE")
-    cart_api_timeout_seconds: float = Field(default=3.0, alias="CART_API_TIMEOUT_SECONDS", gt=0, le=60)
-    cart_api_max_retries: int = Field(default=2, alias="CART_API_MAX_RETRIES", ge=0, le=10)
-    cart_api_auth: Literal["none", "iam"] = Field(default="none", alias="CART_API_AUTH")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(default="INFO", alias="LOG_LEVEL")
 
     @field_validator("order_number_timezone")
@@ -36,37 +32,23 @@ class Settings(BaseModel):
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
-    @field_validator("dead_letter_queue_url", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
     @property
-    def cart_api_base(self) -> str:
-        """The Cart API base URL without a trailing slash."""
-        return str(self.cart_api_url).rstrip("/")
-
-    @property
     def zone(self) -> ZoneInfo:
         """The zone whose calendar day the order number uses."""
         return ZoneInfo(self.order_number_timezone)
 
-    @property
-    def cart_worst_case_seconds(self) -> float:
-        """The longest one cart fetch may take: timeout × (retries + 1)."""
-        return self.cart_api_timeout_seconds * (self.cart_api_max_retries + 1)
-
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         """Validate `environ` (default: the process environment); raise ConfigurationError naming each bad variable."""
         source = os.environ if environ is None else environ
+        variables = {field.alias for field in cls.model_fields.values() if field.alias}
         try:
-            return cls.model_validate({k: v for k, v in source.items() if k in _VARIABLES})
+            return cls.model_validate({k: v for k, v in source.items() if k in variables})
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
@@ -75,7 +57,29 @@ class Settings(BaseModel):
             raise ConfigurationError(f"invalid environment: {problems}") from None
 
 
-_VARIABLES = {field.alias for field in Settings.model_fields.values() if field.alias}
+class Settings(TableSettings):
+    """The orders handler's environment (§1), validated."""
+
+    cart_api_url: AnyHttpUrl = Field(alias="CART_LAMBDA_API_URL")
+    dead_letter_queue_url: str | None = Field(default=None, alias="DEAD_LETTER_QUEUE_URL")
+    cart_api_timeout_seconds: float = Field(default=3.0, alias="CART_API_TIMEOUT_SECONDS", gt=0, le=60)
+    cart_api_max_retries: int = Field(default=2, alias="CART_API_MAX_RETRIES", ge=0, le=10)
+    cart_api_auth: Literal["none", "iam"] = Field(default="none", alias="CART_API_AUTH")
+
+    @field_validator("dead_letter_queue_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def cart_api_base(self) -> str:
+        """The Cart API base URL without a trailing slash."""
+        return str(self.cart_api_url).rstrip("/")
+
+    @property
+    def cart_worst_case_seconds(self) -> float:
+        """The longest one cart fetch may take: timeout × (retries + 1)."""
+        return self.cart_api_timeout_seconds * (self.cart_api_max_retries + 1)
 
 
 @lru_cache(maxsize=1)

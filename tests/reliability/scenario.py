@@ -11,11 +11,13 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from order_creator.audit import check_orders, describe
+from order_creator.numbering import parse_day_key
 from tests.factories import cart_json, new_tenant, record
 from tests.integration.support import counters_of, invoke, orders_of
 from tests.reliability.faults import CART_MALFORMED, CART_WRONG_TYPE, CartApi, CartReply, Faults
@@ -524,30 +526,13 @@ def _check_order(verdict: Verdict, workload: Workload, order: dict[str, Any], gr
 def _check_numbers(
     verdict: Verdict, workload: Workload, tenant: str, orders: list[dict[str, Any]], counters: dict[str, int]
 ) -> None:
-    by_day: dict[str, Counter[int]] = defaultdict(Counter)
-    for order in orders:
-        match = _ORDER_NUMBER.match(str(order.get("orderNumber", "")))
-        if match is None:
-            verdict.problem(f"order {order.get('id')} of {tenant} has no valid number: {order.get('orderNumber')!r}")
-            verdict.gaps += 1
-            continue
-        day, sequence = match.group(1), int(match.group(2))
-        business_day = datetime.fromisoformat(order["dateCreated"]).astimezone(workload.zone).strftime("%Y%m%d")
-        if day != business_day:
-            verdict.problem(f"order {order['id']}: {order['orderNumber']} is not of its business day {business_day}")
-        by_day[day][sequence] += 1
-    for day in sorted(set(by_day) | set(counters)):
-        numbers = by_day.get(day, Counter())
-        top = counters.get(day, 0)
-        twice = sum(count - 1 for count in numbers.values())
-        missing = len(set(range(1, top + 1)) - set(numbers))
-        beyond = len(set(numbers) - set(range(1, top + 1)))
-        verdict.duplicated += twice
-        verdict.gaps += missing + beyond
-        if twice or missing or beyond:
-            verdict.problem(
-                f"{tenant} {day}: counter {top}, {missing} numbers missing, {beyond} beyond it, {twice} used twice"
-            )
+    """The product's numbering audit (contract §8) over the tenant's orders and counters."""
+    by_day = {parse_day_key(day): value for day, value in counters.items()}
+    for day in check_orders(tenant, orders, by_day, workload.zone):
+        verdict.duplicated += len(day.duplicated)
+        verdict.gaps += len(day.missing) + len(day.beyond) + len(day.malformed)
+        if not day.ok:
+            verdict.problem(f"numbering audit: {describe(day)}")
 
 
 # order events (contract §7) ----------------------------------------------------------------------------

@@ -1,0 +1,403 @@
+"""The numbering audit (contract §8), the e-mail listing and `table migrate` (§4), over the real moto server.
+
+Orders are made by the real handler; violations are planted by writing the table directly, as a bug or a
+hand edit would.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from order_creator import audit, cli, clients
+from order_creator.dao import OrderDAO, table_definition
+from order_creator.migrate import MigrationState, migrate
+from tests.factories import LambdaContext, cart, message, new_tenant, record
+from tests.integration.support import assert_gapless, invoke, orders_of, serve_cart, unmarshal
+
+DAY = date(2025, 12, 30)  # the business day of the factories' dateCreated (2025-12-30T10:15:00+02:00), in UTC
+UTC = ZoneInfo("UTC")
+CONTRACT_KEYS = ["tenantId", "day", "counter", "orders", "missing", "duplicated", "beyond", "misdated", "ok"]
+
+
+def create_orders(httpserver: Any, tenant: str, count: int, **overrides: Any) -> list[dict[str, Any]]:
+    """`count` orders of the tenant through the real handler (batches of ten); returns their messages."""
+    messages = []
+    for _ in range(count):
+        cart_id = f"cart-{uuid.uuid4().hex[:8]}"
+        serve_cart(httpserver, cart(tenant, cart_id))
+        messages.append(message(tenant, cart_id, **overrides))
+    for start in range(0, count, 10):
+        assert invoke(*(record(m) for m in messages[start : start + 10])) == []
+    return messages
+
+
+def by_number(dynamodb: Any, table: str, tenant: str) -> dict[int, dict[str, Any]]:
+    return {int(o["orderNumber"].rsplit("-", 1)[1]): o for o in orders_of(dynamodb, table, tenant)}
+
+
+def verdicts(table: str, tenant: str) -> list[audit.DayAudit]:
+    store = OrderDAO(table, clients.dynamodb())
+    return list(audit.NumberingAudit(store, UTC, recheck_seconds=0).tenant(tenant))
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], moto_url: str) -> Any:
+    """`order-creator ARGS` in this process, against the session's moto; returns (exit code, stdout, stderr)."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
+        monkeypatch.setenv(name, moto_url)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = cli.main([*args])
+        except SystemExit as exit_:  # argparse's way out
+            code = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def put(dynamodb: Any, table: str, item: dict[str, Any]) -> None:
+    from order_creator.dao import _marshal
+
+    dynamodb.put_item(TableName=table, Item=_marshal(item))
+
+
+# the audit -------------------------------------------------------------------------------------------
+
+
+def test_a_clean_table_passes_and_prints_the_contract_line(lambda_env, httpserver, dynamodb, table_name, run):
+    # Given a tenant with 12 orders made by the handler
+    tenant = new_tenant()
+    create_orders(httpserver, tenant, 12)
+
+    # When the tenant is audited, as a library and as the command
+    found = verdicts(table_name, tenant)
+    code, out, err = run("orders", "audit", "--tenant", tenant, "--json")
+
+    # Then the day holds, and the line has the contract's shape
+    assert [(v.day, v.counter, v.orders, v.ok) for v in found] == [(DAY, 12, 12, True)]
+    assert code == 0, err
+    (line,) = out.splitlines()
+    document = json.loads(line)
+    assert list(document) == CONTRACT_KEYS
+    assert document == {
+        "tenantId": tenant,
+        "day": "2025-12-30",
+        "counter": 12,
+        "orders": 12,
+        "missing": [],
+        "duplicated": [],
+        "beyond": [],
+        "misdated": [],
+        "ok": True,
+    }
+    assert "audited 1 (tenant, day) pair(s), 12 orders: 0 failed" in err
+
+
+def test_each_kind_of_violation_is_found_and_named(lambda_env, httpserver, dynamodb, table_name, run):
+    # Given a tenant's 8 orders, then the table edited by hand: order 3 deleted (missing), a second order
+    # numbered 2 (duplicated), an order numbered 9 beyond the counter (beyond), order 5 given another day's
+    # number (misdated), order 6 given a number of no day (malformed)
+    tenant = new_tenant()
+    create_orders(httpserver, tenant, 8)
+    orders = by_number(dynamodb, table_name, tenant)
+    dynamodb.delete_item(TableName=table_name, Key={"PK": {"S": orders[3]["PK"]}, "SK": {"S": orders[3]["SK"]}})
+    twin, extra = str(uuid.uuid4()), str(uuid.uuid4())
+    put(dynamodb, table_name, {**orders[2], "id": twin, "SK": f"ORDER#{twin}", "GSI1_SK": f"{orders[2]['GSI1_SK']}x"})
+    put(dynamodb, table_name, {**orders[1], "id": extra, "SK": f"ORDER#{extra}", "orderNumber": "ORD-20251230-00009"})
+    put(dynamodb, table_name, {**orders[5], "orderNumber": "ORD-20251231-00005"})
+    put(dynamodb, table_name, {**orders[6], "orderNumber": "ORD-2025-6"})
+
+    # When it is audited
+    (verdict,) = verdicts(table_name, tenant)
+    code, out, _ = run("orders", "audit", "--tenant", tenant)
+    json_code, json_out, _ = run("orders", "audit", "--tenant", tenant, "--json")
+
+    # Then every kind is found, with the numbers and order ids an operator acts on
+    assert verdict.counter == 8
+    assert verdict.orders == 9
+    assert verdict.missing == [3, 5, 6]  # 5 and 6 carry no number of this day any more
+    assert verdict.duplicated == [2]
+    assert verdict.beyond == [9]
+    assert verdict.misdated == [orders[5]["id"]]
+    assert verdict.malformed == [orders[6]["id"]]
+    assert not verdict.ok
+    assert code == json_code == 1
+    assert f"missing 3, 5, 6; duplicated 2; beyond 9; misdated {orders[5]['id']}; malformed {orders[6]['id']}" in out
+    document = json.loads(json_out)
+    assert document["ok"] is False
+    assert sorted(document["misdated"]) == sorted([orders[5]["id"], orders[6]["id"]])
+
+
+def test_a_counter_without_orders_and_orders_without_a_counter_fail(lambda_env, httpserver, dynamodb, table_name):
+    # Given a tenant whose counter of the 31st says 2 with no order, and whose 30th lost its counter
+    tenant = new_tenant()
+    create_orders(httpserver, tenant, 2)
+    dynamodb.put_item(
+        TableName=table_name,
+        Item={"PK": {"S": f"COUNTER#{tenant}"}, "SK": {"S": "ORDER_NUMBER#20251231"}, "currentValue": {"N": "2"}},
+    )
+    dynamodb.delete_item(
+        TableName=table_name, Key={"PK": {"S": f"COUNTER#{tenant}"}, "SK": {"S": "ORDER_NUMBER#20251230"}}
+    )
+
+    # When it is audited
+    found = verdicts(table_name, tenant)
+
+    # Then both days fail, each naming its numbers
+    assert [(v.day, v.counter, v.orders, v.missing, v.beyond) for v in found] == [
+        (DAY, 0, 2, [], [1, 2]),
+        (date(2025, 12, 31), 2, 0, [1, 2], []),
+    ]
+
+
+def test_the_business_day_is_taken_in_the_order_number_zone(lambda_env, httpserver, monkeypatch, dynamodb, table_name):
+    # Given orders numbered in Johannesburg, one at 23:30 and one at 00:30 local time (21:30 and 22:30 UTC)
+    monkeypatch.setenv("ORDER_NUMBER_TIMEZONE", "Africa/Johannesburg")
+    tenant = new_tenant()
+    create_orders(httpserver, tenant, 2, dateCreated="2025-12-30T23:30:00+02:00")
+    create_orders(httpserver, tenant, 3, dateCreated="2025-12-31T00:30:00+02:00")
+    store = OrderDAO(table_name, clients.dynamodb())
+
+    # When audited in that zone, and (wrongly) in UTC
+    local = list(audit.NumberingAudit(store, ZoneInfo("Africa/Johannesburg")).tenant(tenant))
+    in_utc = list(audit.NumberingAudit(store, UTC, recheck_seconds=None).tenant(tenant))
+
+    # Then the zone's days hold, and UTC sees every order on the 30th with numbers of the 31st
+    assert [(v.day, v.counter, v.orders, v.ok) for v in local] == [(DAY, 2, 2, True), (date(2025, 12, 31), 3, 3, True)]
+    assert not in_utc[0].ok
+    assert len(in_utc[0].misdated) == 3
+
+
+def test_every_tenant_of_a_day_is_audited_from_the_counters_without_a_scan(
+    lambda_env, httpserver, dynamodb, table_name, run
+):
+    # Given two tenants with orders on the 30th, one of them with a hole
+    clean, broken = new_tenant("clean"), new_tenant("broken")
+    create_orders(httpserver, clean, 3)
+    create_orders(httpserver, broken, 3)
+    hole = by_number(dynamodb, table_name, broken)[2]
+    dynamodb.delete_item(TableName=table_name, Key={"PK": {"S": hole["PK"]}, "SK": {"S": hole["SK"]}})
+    operations: list[str] = []
+    client = clients.dynamodb()
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name))
+
+    # When every tenant of the day is audited
+    code, out, _ = run("orders", "audit", "--from", "2025-12-30", "--to", "2025-12-30", "--json")
+
+    # Then both are among the tenants found (other tests' tenants too), the broken one failing; and no scan ran
+    lines = {json.loads(line)["tenantId"]: json.loads(line) for line in out.splitlines()}
+    assert lines[clean]["ok"] is True
+    assert lines[broken]["missing"] == [2]
+    assert code == 1
+    assert "Scan" not in operations
+
+
+def test_the_nightly_audit_checks_the_day_and_emits_numbering_violations(
+    lambda_env, httpserver, dynamodb, table_name, capsys, caplog, monkeypatch
+):
+    # Given orders of the 30th, one tenant with an order numbered twice
+    clean, broken = new_tenant("clean"), new_tenant("broken")
+    create_orders(httpserver, clean, 2)
+    create_orders(httpserver, broken, 2)
+    first = by_number(dynamodb, table_name, broken)[1]
+    twin = str(uuid.uuid4())
+    put(dynamodb, table_name, {**first, "id": twin, "SK": f"ORDER#{twin}", "GSI1_SK": first["GSI1_SK"] + "x"})
+    capsys.readouterr()
+    caplog.clear()
+    monkeypatch.setattr(audit, "RECHECK_SECONDS", 0)  # other tests' planted violations share the day
+
+    # When the scheduled handler runs for that day
+    summary = audit.lambda_handler({"day": "2025-12-30"}, LambdaContext())
+
+    # Then it reports the day, the broken tenant and the metric, and logs the violation by ids only
+    out = capsys.readouterr().out
+    assert summary["day"] == "2025-12-30"
+    assert broken in summary["failedTenants"]
+    assert clean not in summary["failedTenants"]
+    assert summary["violations"] >= 1
+    blobs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    metric = next(b for b in blobs if "NumberingViolations" in b)
+    assert metric["NumberingViolations"] in (summary["violations"], [summary["violations"]])
+    logged = [r for r in caplog.records if r.getMessage() == "numbering violation" and r.tenant_id == broken]
+    assert [(r.kind, r.numbers) for r in logged] == [("duplicated", [1])]
+    assert "jane@example.com" not in out + caplog.text
+
+
+def test_the_command_refuses_what_it_cannot_run(run):
+    assert run("orders", "audit", "--table", "orders-test")[0] == 2  # all tenants need --from
+    assert run("orders", "audit", "--tenant", "t", "--timezone", "Mars/Base", "--table", "x")[0] == 2
+    assert run("orders", "audit", "--tenant", "t", "--from", "2025-13-01", "--table", "x")[0] == 2
+    code, _, err = run("orders", "audit", "--tenant", "t", "--table", "no-such-table")
+    assert code == 1
+    assert "no-such-table does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_the_test_invariant_is_the_audit(lambda_env, httpserver, dynamodb, table_name):
+    # Given a tenant with a hole in its numbers
+    tenant = new_tenant()
+    create_orders(httpserver, tenant, 3)
+    hole = by_number(dynamodb, table_name, tenant)[3]
+    dynamodb.delete_item(TableName=table_name, Key={"PK": {"S": hole["PK"]}, "SK": {"S": hole["SK"]}})
+
+    # Then the suite's own invariant check fails on it, naming the missing number
+    with pytest.raises(AssertionError, match=r"counter 3, 2 orders: FAILED: missing 3"):
+        assert_gapless(dynamodb, table_name, tenant)
+
+
+# orders by e-mail ------------------------------------------------------------------------------------
+
+
+def test_the_email_listing_finds_one_customers_orders_whatever_the_spelling(
+    lambda_env, httpserver, dynamodb, table_name, run
+):
+    # Given a customer's orders under three spellings of the address, another customer's, and the same address
+    # at another tenant
+    tenant, other_tenant = new_tenant(), new_tenant()
+    jane = [
+        *create_orders(httpserver, tenant, 2, customerEmail="Jane.Doe@Example.com"),
+        *create_orders(httpserver, tenant, 1, customerEmail="jane.doe@example.com"),
+    ]
+    create_orders(httpserver, tenant, 2, customerEmail="john@example.com")
+    create_orders(httpserver, other_tenant, 2, customerEmail="jane.doe@example.com")
+
+    # When the listing asks with yet another spelling, with blanks around it
+    code, out, err = run("orders", "list", "--tenant", tenant, "--email", "  JANE.doe@EXAMPLE.COM ", "--json")
+    page_code, page_out, page_err = run(
+        "orders", "list", "--tenant", tenant, "--email", "jane.doe@example.com", "--limit", "2"
+    )
+
+    # Then it has exactly her orders of this tenant, and never the address itself
+    assert code == 0, err
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert sorted(o["id"] for o in listed) == sorted(m["orderId"] for m in jane)
+    assert all(o["tenantId"] == tenant for o in listed)
+    assert "jane" not in out.lower()
+    assert page_code == 0
+    assert len(page_out.splitlines()) == 3  # the header and two orders
+    assert "--after" in page_err
+    cursor = page_err.split("--after ")[1].split()[0]
+    _, rest, _ = run("orders", "list", "--tenant", tenant, "--email", "jane.doe@example.com", "--after", cursor)
+    assert len(rest.splitlines()) == 2  # the header and the third
+
+
+def test_the_index_holds_a_hash_of_the_address_never_the_address(lambda_env, httpserver, dynamodb, table_name):
+    tenant = new_tenant()
+    create_orders(httpserver, tenant, 1, customerEmail="Jane@Example.com")
+    (order,) = orders_of(dynamodb, table_name, tenant)
+    assert order["GSI3_PK"].startswith(f"TENANT#{tenant}#CUSTOMER#")
+    assert "jane" not in order["GSI3_PK"].lower()
+    assert order["GSI3_SK"] == order["GSI1_SK"]
+
+
+# table migrate ---------------------------------------------------------------------------------------
+
+
+class Interrupting:
+    """The real DAO, with Ctrl-C pressed after `after` items were keyed."""
+
+    def __init__(self, dao: OrderDAO, after: int) -> None:
+        self._dao, self._left = dao, after
+
+    def items_without_new_keys(self, *args: Any, **kwargs: Any) -> Any:
+        return self._dao.items_without_new_keys(*args, **kwargs)
+
+    def add_new_keys(self, item: dict[str, Any]) -> float | None:
+        if self._left == 0:
+            raise KeyboardInterrupt
+        self._left -= 1
+        return self._dao.add_new_keys(item)
+
+
+def test_migrate_keys_older_orders_resumes_after_an_interruption_and_touches_nothing_else(
+    lambda_env, httpserver, monkeypatch, dynamodb, tmp_path, run
+):
+    # Given a table of its own whose 25 orders and 2 counters were written before the new keys existed, and one
+    # order written after
+    table = f"migrate-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(**table_definition(table))
+    monkeypatch.setenv("DYNAMODB_TABLE_NAME", table)
+    tenant, other = new_tenant(), new_tenant()
+    create_orders(httpserver, tenant, 20, customerEmail="Old.Customer@example.com")
+    create_orders(httpserver, other, 5, customerEmail="old.customer@example.com")
+    for item in scan(dynamodb, table):
+        keys = ("GSI3_PK", "GSI3_SK") if item["SK"].startswith("ORDER#") else ("GSI1_PK", "GSI1_SK")
+        dynamodb.update_item(
+            TableName=table,
+            Key={"PK": {"S": item["PK"]}, "SK": {"S": item["SK"]}},
+            UpdateExpression="REMOVE " + ", ".join(keys),
+        )
+    (newer,) = create_orders(httpserver, tenant, 1, customerEmail="old.customer@example.com")
+    before = {(i["PK"], i["SK"]): i for i in scan(dynamodb, table)}
+    assert sum(k[1].startswith("ORDER#") and "GSI3_PK" not in i for k, i in before.items()) == 25
+    assert sum(k[1].startswith("ORDER_NUMBER#") and "GSI1_PK" not in i for k, i in before.items()) == 1  # other's
+    state = tmp_path / "state.json"
+
+    # When a migration in pages of 4 is interrupted after 10 items, then the command is run to the end, twice
+    dao = OrderDAO(table, clients.dynamodb())
+    with pytest.raises(KeyboardInterrupt):
+        migrate(Interrupting(dao, 10), MigrationState(table), state, max_wcu=1000, page_size=4)
+    saved = MigrationState.load(state, table)
+    code, _, err = run("table", "migrate", "--table", table, "--state", str(state), "--max-wcu", "500")
+    again, _, again_err = run("table", "migrate", "--table", table, "--state", str(state))
+
+    # Then it stopped at a page boundary, continued from there, and a second run had nothing to do
+    assert saved is not None
+    assert saved.pages >= 2
+    assert saved.position is not None
+    assert code == 0, err
+    assert "continuing from" in err
+    assert not state.exists()
+    assert again == 0
+    assert "done: 0 orders and 0 counters keyed" in again_err
+    # every order is findable by e-mail, in its own tenant only
+    code, out, _ = run("orders", "list", "--tenant", tenant, "--email", "OLD.customer@example.com", "--json")
+    assert len(out.splitlines()) == 21
+    code, out, _ = run("orders", "list", "--tenant", other, "--email", "old.customer@example.com", "--json")
+    assert len(out.splitlines()) == 5
+    # the counters are found by day, and the audit of the day holds
+    assert sorted(dao.tenants_of_day(DAY)) == sorted([tenant, other])
+    assert [v.ok for v in audit.NumberingAudit(dao, UTC).day(DAY)] == [True, True]
+    # and nothing but the new keys changed
+    after = {(i["PK"], i["SK"]): i for i in scan(dynamodb, table)}
+    assert set(after) == set(before)
+    new_keys = {"GSI3_PK", "GSI3_SK", "GSI1_PK", "GSI1_SK"}
+    for key, item in after.items():
+        old = before[key]
+        assert {k: v for k, v in item.items() if k not in new_keys} == {
+            k: v for k, v in old.items() if k not in new_keys
+        }
+        assert all(old[k] == item[k] for k in new_keys & set(old))
+    assert (
+        after[(f"TENANT#{tenant}", f"ORDER#{newer['orderId']}")]
+        == before[(f"TENANT#{tenant}", f"ORDER#{newer['orderId']}")]
+    )
+
+
+def scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        items += [unmarshal(item) for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_migrate_refuses_a_state_file_of_another_table(run, tmp_path: Path):
+    state = tmp_path / "state.json"
+    MigrationState("another-table").save(state)
+    code, _, err = run("table", "migrate", "--table", "orders-test", "--state", str(state))
+    assert code == 1
+    assert "another table" in err
