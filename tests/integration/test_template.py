@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from order_creator.dao import table_definition
-from order_creator.settings import Settings
+from order_creator.settings import Settings, TableSettings
 from tests.factories import cart, message, new_tenant, record
 from tests.integration.support import invoke, orders_of, serve_cart, unmarshal
 
@@ -535,3 +535,48 @@ def test_the_webhook_exists_only_with_a_url_and_retries_into_a_dead_letter_queue
     assert with_url.properties(dead_letters)["KmsMasterKeyId"]
     (archive,) = with_url.resources("AWS::Events::Archive")
     assert with_url.properties(archive)["SourceArn"] == "<OrderEventBus.Arn>"
+
+
+def test_the_nightly_audit_runs_the_audit_handler_after_midnight_in_the_numbering_zone():
+    # Given the template deployed with a business day in Johannesburg
+    stack = Stack(transformed_template(), placeholders=True, OrderNumberTimezone="Africa/Johannesburg")
+
+    # When the audit function, its schedule, its role and its alarm are read
+    function = stack.properties("AuditFunction")
+    (schedule,) = stack.resources("AWS::Scheduler::Schedule")
+    timing = stack.properties(schedule)
+    settings = TableSettings.from_env({k: str(v) for k, v in function["Environment"]["Variables"].items()})
+    statements = [s for p in stack.properties("AuditRole")["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    alarm = stack.properties("NumberingViolationsAlarm")
+
+    # Then it is the contract's handler in the same image, started a little after midnight in that zone, with
+    # read access only, and its alarm watches the metric the handler emits
+    assert function["PackageType"] == "Image"
+    assert function["ImageConfig"]["Command"] == ["order_creator.audit.lambda_handler"]
+    assert settings.table_name == "<OrdersTable>"
+    assert settings.order_number_timezone == "Africa/Johannesburg"
+    assert timing["ScheduleExpressionTimezone"] == "Africa/Johannesburg"
+    minute, hour = timing["ScheduleExpression"].removeprefix("cron(").split()[:2]
+    assert (int(hour), 0 < int(minute) <= 30) == (0, True)
+    assert timing["Target"]["Arn"] == "<AuditFunction.Arn>"
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:Query"}
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("OrderCreator", "NumberingViolations", 0)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "order-creator"}]
+
+
+def test_the_dashboard_shows_the_metrics_the_code_emits():
+    # Given the dashboard's body as deployed
+    stack = Stack(transformed_template(), placeholders=True)
+    body = json.loads(stack.properties("OperationsDashboard")["DashboardBody"])
+
+    # When its metrics of the project's namespace are listed
+    names = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"] if m[0] == "OrderCreator"}
+
+    # Then each is one a handler emits (by its name in the source), and the list is covered
+    source = "".join((ROOT / "src" / "order_creator" / f).read_text() for f in ("handler.py", "audit.py"))
+    emitted = {name for name in names if f'"{name}"' in source}
+    assert names == emitted
+    assert {"OrdersCreated", "DuplicateOrders", "PermanentFailures", "CartApiLatency", "NumberingViolations"} <= names
+    queues = {m[3] for w in body["widgets"] for m in w["properties"]["metrics"] if m[0] == "AWS/SQS"}
+    assert queues == {f"<{q}.QueueName>" for q in ("OrdersQueue", "OrdersDeadLetterQueue", "OrderEventsFailureQueue")}
