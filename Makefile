@@ -51,6 +51,7 @@ check-deploy: venv tools
 
 bench: venv
 	$(PY) bench/run.py
+	$(PY) bench/audit_bench.py
 
 # 20,000 messages under every fault kind and crash step; writes its figures to docs/reliability.md.
 soak: venv

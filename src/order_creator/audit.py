@@ -265,7 +265,8 @@ def _every_day(audit: NumberingAudit, first: date, last: date) -> Iterator[DayAu
 
 def describe(verdict: DayAudit, most: int = 10) -> str:
     """One line for a person: the (tenant, day), its counter and orders, and each kind of violation named."""
-    head = f"{verdict.day.isoformat()}  {verdict.tenant_id}  counter {verdict.counter}, {verdict.orders} orders"
+    orders = f"{verdict.orders} order" + ("" if verdict.orders == 1 else "s")
+    head = f"{verdict.day.isoformat()}  {verdict.tenant_id}  counter {verdict.counter}, {orders}"
     if verdict.ok:
         return f"{head}: ok"
     parts = []
