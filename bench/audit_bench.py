@@ -129,11 +129,15 @@ def child(case: str, tenant: str | None, order_bytes: int) -> None:
     """Run one audit case and print its figures as JSON (the RSS and heap are this process's alone)."""
     from zoneinfo import ZoneInfo
 
-    from order_creator import clients
+    import boto3
+    from botocore.config import Config
+
     from order_creator.audit import NumberingAudit
     from order_creator.dao import OrderDAO
 
-    client = clients.dynamodb()
+    # moto walks and sorts the whole table for every index page: seconds a page at this size, beyond the product
+    # client's 5 s read timeout, which is set for DynamoDB.
+    client = boto3.client("dynamodb", config=Config(read_timeout=600, retries={"mode": "standard", "max_attempts": 1}))
     pages: list[int] = []  # items per page of every order query
 
     def count(model: Any, parsed: dict[str, Any], params: dict[str, Any] | None = None, **_: Any) -> None:
@@ -325,7 +329,10 @@ def main() -> None:
     finally:
         assert server.stdin is not None
         server.stdin.close()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ class DayCheck:
     """Checks one (tenant, day) from its orders, given one at a time, in one byte per number up to the counter."""
 
     def __init__(self, tenant_id: str, day: date, counter: int) -> None:
+        self.day = day
         self._result = DayAudit(tenant_id, day, counter)
         self._seen = bytearray(counter + 1)  # per number: 0 unseen, 1 once, 2 more than once
         self._beyond: dict[int, int] = {}
@@ -174,21 +175,20 @@ class NumberingAudit:
         end = day_bounds(last, self._zone)[1] if last else _LATEST
         pending = sorted(counters)  # counter days not reached by the orders yet
         check: DayCheck | None = None
-        current: date | None = None
         for order in self._store.orders_created(tenant_id, start, end, ORDER_ATTRIBUTES):
             # Grouped by the day of the creation key, which the stream is sorted by; each order's own business
             # day (from dateCreated, which the key was made from) is what its number must match.
             day = _day_of(order, self._zone, "GSI1_SK", "dateCreated")
-            if day != current:
+            if check is None or day != check.day:
                 if check is not None:
                     yield self._confirmed(check.finish())
                 while pending and pending[0] < day:
                     yield self._confirmed(DayCheck(tenant_id, pending[0], counters[pending.pop(0)]).finish())
                 if pending and pending[0] == day:
                     pending.pop(0)
-                check, current = DayCheck(tenant_id, day, counters.get(day, 0)), day
+                check = DayCheck(tenant_id, day, counters.get(day, 0))
             own_day = _day_of(order, self._zone, "dateCreated", "GSI1_SK")
-            check.add(str(order.get("id", "")), order.get("orderNumber"), own_day)  # type: ignore[union-attr]
+            check.add(str(order.get("id", "")), order.get("orderNumber"), own_day)
             self._count()
         if check is not None:
             yield self._confirmed(check.finish())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ class MigrationStore(Protocol):
 
     def items_without_new_keys(
         self, start: dict[str, Any] | None = None, page_size: int = 500
-    ) -> Any: ...  # Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]: ...
 
     def add_new_keys(self, item: dict[str, Any]) -> float | None: ...
 
