@@ -71,9 +71,15 @@ class MigrationState:
 class RateLimit:
     """Holds spending to `per_second` units a second on average (sleeps when ahead)."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._per_second = per_second
         self._clock = clock
+        self._sleep = sleep
         self._started = clock()
         self._spent = 0.0
 
@@ -82,7 +88,7 @@ class RateLimit:
         self._spent += units
         ahead = self._spent / self._per_second - (self._clock() - self._started)
         if ahead > 0:
-            time.sleep(ahead)
+            self._sleep(ahead)
 
 
 def migrate(
