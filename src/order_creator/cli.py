@@ -212,16 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
     _table_option(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per order and line, amounts exact")
     listing.set_defaults(command=_orders_list)
-    audit = orders.add_parser("audit", parents=[common], help="check that every day's orders carry exactly 1..N")
+    audit = _command(orders, "audit", "check that every day's orders carry exactly 1..N")
     audit.add_argument("--tenant", help="one tenant, every day it has (default: every tenant of each day)")
     audit.add_argument("--from", dest="first_day", metavar="YYYY-MM-DD", type=_day, help="first business day")
     audit.add_argument("--to", dest="last_day", metavar="YYYY-MM-DD", type=_day, help="last one (default: today)")
     audit.add_argument(
         "--timezone",
+        metavar="ZONE",
         default=os.environ.get("ORDER_NUMBER_TIMEZONE", "UTC"),
-        help="zone of the business day (default: $ORDER_NUMBER_TIMEZONE or UTC)",
+        help="IANA zone of the business day, as $ORDER_NUMBER_TIMEZONE",
     )
-    audit.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")
+    _table_option(audit)
     audit.add_argument("--json", action="store_true", help="one JSON object per (tenant, day) checked")
     audit.set_defaults(command=_orders_audit)
 
@@ -261,12 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME"), help="(default: $EVENT_BUS_NAME)")
     _table_option(replay)
     replay.set_defaults(command=_events, action="replay")
-    migrate = table.add_parser("migrate", parents=[common], help="add this version's index keys to older items")
-    migrate.add_argument("--table", default=os.environ.get("DYNAMODB_TABLE_NAME"), help="default: $DYNAMODB_TABLE_NAME")
+    migrate = _command(table, "migrate", "add this version's index keys to older items")
+    _table_option(migrate)
     migrate.add_argument(
-        "--max-wcu", type=_positive(float), default=100.0, help="write units a second at most (default 100)"
+        "--max-wcu", metavar="N", type=_positive(float), default=100.0, help="write units a second at most"
     )
-    migrate.add_argument("--state", type=Path, help="progress file (default: ./order-creator-migrate-TABLE.json)")
+    migrate.add_argument(
+        "--state", metavar="FILE", type=Path, help="progress file (default: ./order-creator-migrate-TABLE.json)"
+    )
     migrate.set_defaults(command=_table_migrate)
     return parser
 
