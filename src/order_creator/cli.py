@@ -405,11 +405,10 @@ def _orders_get(args: argparse.Namespace) -> int:
 
 
 def _orders_list(args: argparse.Namespace) -> int:
-    by_date = args.created_from is not None or args.created_to is not None
     start, end = args.created_from, args.created_to
     if start is not None and end is not None and _utc_start(start) > _utc_start(end):
         raise UsageError(f"--from {start} is after --to {end}: the range holds nothing")
-    after = _decode_cursor(args.after, tenant=args.tenant, by_date=by_date) if args.after else None
+    after = _decode_cursor(args.after, tenant=args.tenant, listing=_listing_kind(args)) if args.after else None
     dao = _dao(args)
     orders = dao.list_orders(
         args.tenant,
@@ -608,7 +607,7 @@ def _encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, *, tenant: str | None = None, by_date: bool | None = None) -> dict[str, Any]:
+def _decode_cursor(cursor: str, *, tenant: str | None = None, listing: str | None = None) -> dict[str, Any]:
     """The position a cursor holds; a UsageError for text that is no cursor, or one of another tenant or listing."""
     not_ours = UsageError(f"--after {cursor!r} is not a cursor this command printed")
     try:
@@ -617,15 +616,30 @@ def _decode_cursor(cursor: str, *, tenant: str | None = None, by_date: bool | No
         raise not_ours from None
     if not isinstance(position, dict) or not all(isinstance(v, str) for v in position.values()):
         raise not_ours
-    partition_keys, date_keys = {"PK", "SK"}, {"PK", "SK", "GSI1_PK", "GSI1_SK"}
-    if set(position) not in (partition_keys, date_keys):
+    kind = next((name for name, keys in _CURSOR_KEYS.items() if set(position) == keys), None)
+    if kind is None:
         raise not_ours
     if tenant is not None and position["PK"] != f"TENANT#{tenant}":
         raise UsageError(f"--after: that cursor belongs to another tenant's listing, not {tenant}'s")
-    if by_date is not None and (set(position) == date_keys) != by_date:
-        printed, used = ("with", "without") if set(position) == date_keys else ("without", "with")
-        raise UsageError(f"--after: that cursor comes from a listing {printed} --from/--to, not {used}")
+    if listing is not None and kind != listing:
+        raise UsageError(f"--after: that cursor comes from a listing {kind}, not {listing}")
     return position
+
+
+# What a listing's position holds, by the options that chose its index (dao.list_orders).
+_CURSOR_KEYS = {
+    "without --from/--to/--email": {"PK", "SK"},
+    "with --from/--to": {"PK", "SK", "GSI1_PK", "GSI1_SK"},
+    "with --email": {"PK", "SK", "GSI3_PK", "GSI3_SK"},
+}
+
+
+def _listing_kind(args: argparse.Namespace) -> str:
+    if args.email is not None:
+        return "with --email"
+    if args.created_from is not None or args.created_to is not None:
+        return "with --from/--to"
+    return "without --from/--to/--email"
 
 
 def _utc_start(moment: date | datetime) -> datetime:

@@ -757,7 +757,7 @@ def test_a_cursor_continues_only_the_listing_and_tenant_that_printed_it(tenant_o
         assert code == 2, (case, err)
         assert len(err.splitlines()) == 1, (case, err)
         assert out == ""
-    assert "comes from a listing without --from/--to, not with" in cases["with --from"][2]
+    assert "comes from a listing without --from/--to/--email, not with --from/--to" in cases["with --from"][2]
     assert "comes from a listing with --from/--to, not without" in cases["without --from"][2]
     assert "belongs to another tenant's listing" in cases["other tenant"][2]
 

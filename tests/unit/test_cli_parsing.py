@@ -132,21 +132,27 @@ def test_dates_in_other_offsets_are_kept_aware():
 
 
 def test_a_cursor_is_refused_for_another_tenant_or_another_kind_of_listing():
-    # Given cursors of tenant t's partition listing and of its date listing
+    # Given cursors of tenant t's partition listing, of its date listing and of its e-mail listing
     partition = cli._encode_cursor({"PK": "TENANT#t", "SK": "ORDER#1"})
     by_date = cli._encode_cursor({"PK": "TENANT#t", "SK": "ORDER#1", "GSI1_PK": "TENANT#t", "GSI1_SK": "2025#1"})
+    by_email = cli._encode_cursor(
+        {"PK": "TENANT#t", "SK": "ORDER#1", "GSI3_PK": "TENANT#t#CUSTOMER#ab", "GSI3_SK": "2"}
+    )
+    plain, dated, email = "without --from/--to/--email", "with --from/--to", "with --email"
 
     # Then each continues its own listing only
-    assert cli._decode_cursor(partition, tenant="t", by_date=False)["SK"] == "ORDER#1"
-    assert cli._decode_cursor(by_date, tenant="t", by_date=True)["GSI1_SK"] == "2025#1"
-    for cursor, tenant, dated, says in [
-        (partition, "u", False, "another tenant"),
-        (partition, "t", True, "without --from/--to, not with"),
-        (by_date, "t", False, "with --from/--to, not without"),
-        (cli._encode_cursor({"PK": "TENANT#t"}), "t", False, "not a cursor"),
+    assert cli._decode_cursor(partition, tenant="t", listing=plain)["SK"] == "ORDER#1"
+    assert cli._decode_cursor(by_date, tenant="t", listing=dated)["GSI1_SK"] == "2025#1"
+    assert cli._decode_cursor(by_email, tenant="t", listing=email)["GSI3_SK"] == "2"
+    for cursor, tenant, listing, says in [
+        (partition, "u", plain, "another tenant"),
+        (partition, "t", dated, f"{plain}, not {dated}"),
+        (by_date, "t", plain, f"{dated}, not {plain}"),
+        (by_email, "t", dated, f"{email}, not {dated}"),
+        (cli._encode_cursor({"PK": "TENANT#t"}), "t", plain, "not a cursor"),
     ]:
         with pytest.raises(cli.UsageError, match=says):
-            cli._decode_cursor(cursor, tenant=tenant, by_date=dated)
+            cli._decode_cursor(cursor, tenant=tenant, listing=listing)
 
 
 def test_counts_read_as_english():
