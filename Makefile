@@ -49,9 +49,20 @@ tools: $(TOOLS_STAMP)
 check-deploy: venv tools
 	bash scripts/check-deploy.sh
 
-bench: venv
+# The cold start is measured from a venv of the runtime dependencies and the Lambda runtime client only.
+LAMBDA_VENV := .venv-lambda
+LAMBDA_STAMP := $(LAMBDA_VENV)/.installed-stamp
+
+$(LAMBDA_STAMP): requirements.txt bench/requirements-lambda.txt
+	test -x $(LAMBDA_VENV)/bin/python || $(PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements-lambda.txt
+	touch $(LAMBDA_STAMP)
+
+# Part one: the handler against the seed's algorithm; part two: against the reference commit, side by side.
+bench: venv $(LAMBDA_STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/audit_bench.py
+	$(PY) bench/versus.py
 
 # 20,000 messages under every fault kind and crash step; writes its figures to docs/reliability.md.
 soak: venv

@@ -38,7 +38,7 @@ from order_creator.errors import (
     TransientError,
     UnstorableOrder,
 )
-from order_creator.models import Cart, Order, OrderItem, OrderMessage, OrderStatus, parse_message
+from order_creator.models import Cart, Order, OrderMessage, OrderStatus, parse_message
 from order_creator.numbering import business_day, format_order_number, utc_millis
 from order_creator.ports import (
     CartSource,
@@ -382,13 +382,14 @@ def _order(draft: _Draft, order_number: str, now: str) -> Order:
     message, cart = draft.message, draft.cart
     assert isinstance(cart, Cart)  # _resolve only lets drafts with a valid cart through
     paid = message.payment_details is not None and message.payment_details.paid_at is not None
-    return Order(
+    # Built without validating again: every part comes from the validated message and cart, or is made here.
+    return Order.model_construct(
         id=draft.order_id,
         order_number=order_number,
         tenant_id=message.tenant_id,
         cart_id=message.cart_id,
         customer_email=message.customer_email,
-        items=[OrderItem.model_validate(item.model_dump()) for item in cart.items],
+        items=cart.items,
         subtotal=cart.subtotal,
         tax=cart.tax,
         total=cart.total,

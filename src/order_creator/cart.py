@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import http.client
 import io
+import os
 import socket
 import time
 from typing import Any
@@ -60,6 +61,11 @@ class CartService:
         self._session.mount("http://", _BoundedAdapter(max_retries=retry, pool_maxsize=pool_size))
         self._session.mount("https://", _BoundedAdapter(max_retries=retry, pool_maxsize=pool_size))
         self._session.headers["Accept"] = "application/json"
+        # The environment's proxy and CA bundle settings, read once here instead of on every request (requests'
+        # trust_env looks them up, and ~/.netrc, per call: a tenth of a GET's CPU). A .netrc is not consulted.
+        self._session.proxies = requests.utils.get_environ_proxies(self._base)
+        self._session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._session.trust_env = False
         if settings.cart_api_auth == "iam":
             self._session.auth = _SigV4()
 

@@ -3,6 +3,11 @@
 Endpoints come from botocore's own variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, ...),
 so an emulator needs no code path of its own. Retries are capped so that the SDK's worst case fits a
 Lambda's deadline (botocore's default standard mode would back off for up to 20 s).
+
+Parameter validation is off: every request is built by this package from models that are validated already,
+and the service validates what it receives (its refusal is a `ClientError`, mapped like any other). botocore's
+client-side check walked every attribute of every item once more, a fifth of the warm CPU per order
+(`docs/benchmarks.md`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ def _config() -> Any:
         read_timeout=5,
         retries={"mode": "standard", "total_max_attempts": 3},
         max_pool_connections=20,
+        parameter_validation=False,
     )
 
 

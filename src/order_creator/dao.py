@@ -527,7 +527,25 @@ def _count_capacity(usage: Usage, response: Any, kind: str) -> None:
 
 
 def _marshal(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in item.items()}
+    return {key: _attribute_value(value) for key, value in item.items()}
+
+
+def _attribute_value(value: Any) -> dict[str, Any]:
+    """boto3's `TypeSerializer`, with its three commonest cases (exact str, dict, list) done here.
+
+    Those three map one to one (`S`, `M`, `L`); everything else (numbers with boto3's check that DynamoDB can
+    hold them, booleans, None, sets, binary, str subclasses such as enums) goes through `TypeSerializer`
+    unchanged. Its type dispatch ran up to nine checks per value, a tenth of the warm CPU per order.
+    """
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is dict:
+        return {"M": {key: _attribute_value(inner) for key, inner in value.items()}}
+    if kind is list:
+        return {"L": [_attribute_value(inner) for inner in value]}
+    serialized: dict[str, Any] = _serializer.serialize(value)  # type: ignore[assignment]
+    return serialized
 
 
 def _unmarshal(item: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from order_creator.ports import DeadLetter
@@ -14,12 +14,22 @@ _MAX_REASON = 1024
 
 
 class DeadLetterQueue:
-    """Implements `ports.DeadLetterSink` with SendMessageBatch (ten a call); the body goes byte for byte."""
+    """Implements `ports.DeadLetterSink` with SendMessageBatch (ten a call); the body goes byte for byte.
 
-    def __init__(self, queue_url: str, client: SQSClient) -> None:
+    `client` is the SQS client, or what makes it on the first send: most batches send nothing, and creating
+    an SQS client costs a cold start 60-100 ms of CPU (`docs/benchmarks.md`).
+    """
+
+    def __init__(self, queue_url: str, client: SQSClient | Callable[[], SQSClient]) -> None:
         self._url = queue_url
-        self._client = client
+        self._client_or_factory = client
         self._fifo = queue_url.endswith(".fifo")
+
+    @property
+    def _client(self) -> SQSClient:
+        if callable(self._client_or_factory):  # a boto3 client is not callable: this is the factory
+            self._client_or_factory = self._client_or_factory()
+        return self._client_or_factory
 
     def send(self, letters: Sequence[DeadLetter]) -> set[str]:
         """Send every letter; return the message ids SQS did not accept (they stay in the source queue)."""

@@ -77,7 +77,7 @@ def _wiring(settings: Settings) -> tuple[BatchProcessor, Any]:
         cart_worst_case_seconds=settings.cart_worst_case_seconds,
     )
     dlq_url = settings.dead_letter_queue_url
-    dead_letters = DeadLetterQueue(dlq_url, clients.sqs()) if dlq_url else None
+    dead_letters = DeadLetterQueue(dlq_url, clients.sqs) if dlq_url else None
     return processor, dead_letters
 
 

@@ -238,14 +238,18 @@ class OrderItem(CartItem):
 
 
 class Order(_Model):
-    """The order as stored (contract §4), without its keys: the DAO owns those."""
+    """The order as stored (contract §4), without its keys: the DAO owns those.
+
+    The batch builds it with `model_construct` from the validated message and cart: its parts are checked
+    where they come in, not again on the way out.
+    """
 
     id: str
     order_number: str
     tenant_id: str
     cart_id: str
     customer_email: str
-    items: list[OrderItem]
+    items: list[CartItem]
     subtotal: Decimal
     tax: Decimal
     total: Decimal
@@ -265,8 +269,10 @@ class Order(_Model):
 def load_json(text: str | bytes) -> Any:
     """Parse JSON with every number as `int` or `Decimal`; reject NaN/Infinity and unencodable strings."""
     document = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    # A lone surrogate ("\ud800") parses, but can never be sent to DynamoDB as UTF-8.
-    json.dumps(document, default=str, ensure_ascii=False).encode("utf-8")
+    # A lone surrogate ("\ud800") parses, but can never be sent to DynamoDB as UTF-8. Only an escape or a
+    # character outside ASCII can make one, so plain ASCII text without escapes skips the (costlier) check.
+    if not text.isascii() or ("\\u" in text if isinstance(text, str) else b"\\u" in text):
+        json.dumps(document, default=str, ensure_ascii=False).encode("utf-8")
     return document
 
 

@@ -203,3 +203,32 @@ def test_any_amount_the_table_can_hold_is_kept_by_value(amount, stored):
 def test_a_cart_that_is_not_an_object_is_invalid():
     with pytest.raises(InvalidCart):
         parse_cart([])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"street": "1 Long St \\ud800"}',  # an escaped lone surrogate in plain ASCII text
+        '{"street": "1 Long St \ud800"}',  # a lone surrogate as a character (the SQS body is already decoded)
+        '{"street": "1 Long St \ud800"}'.encode("utf-8", "surrogatepass"),  # in the Cart API's bytes
+        '{"street": "S\\u00e3o Paulo \\uDFFF"}',  # a non-ASCII escape next to it, upper case
+    ],
+)
+def test_a_lone_surrogate_is_refused_however_it_arrives(text):
+    # Given JSON holding a lone surrogate, which DynamoDB can never store as UTF-8
+    # When it is loaded, Then it is refused as a UnicodeError (a bad body, never a crash later)
+    with pytest.raises(UnicodeError):
+        load_json(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "street"),
+    [
+        ('{"street": "1 Long St"}', "1 Long St"),
+        ('{"street": "S\\u00e3o Paulo \\ud83d\\ude00"}', "São Paulo \U0001f600"),  # a valid pair of escapes
+        ('{"street": "São Paulo"}'.encode(), "São Paulo"),
+    ],
+)
+def test_text_without_a_lone_surrogate_loads(text, street):
+    # Given JSON whose strings are all encodable, When loaded, Then it reads as written
+    assert load_json(text) == {"street": street}
