@@ -2,15 +2,21 @@
 
 `GET /v1.0/carts/{cartId}?tenantId=T` answers the cart as JSON (amounts written as the exact decimals
 they were read as), 404 when the tenant has no such cart. For tests and demonstrations it can be made
-slow (`delay_seconds`) or down (`available = False`: every request answers 503). Thread-safe: one
-thread per request, the carts behind a lock.
+slow (`delay_seconds`) or down (`available = False`: every request answers 503), and it can stand for an
+API Gateway with IAM authorisation (`iam=IamAuth(...)`, what `CART_API_AUTH=iam` talks to): a request
+without a valid SigV4 signature for `execute-api` is refused with 403 before anything else happens.
+Thread-safe: one thread per request, the carts behind a lock.
 """
 
 from __future__ import annotations
 
+import hmac
+import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,17 +25,79 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from order_creator.operations import exact_json
 
 API_PREFIX = "/v1.0"
+_SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
+# API Gateway refuses a signature made more than five minutes before (or after) it arrives.
+_SIGNATURE_LIFETIME = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class IamAuth:
+    """The credentials the local Cart API accepts, as API Gateway does for an IAM-authorised route:
+    every request must be SigV4-signed for `execute-api` in `region` with these (the test credentials
+    the caller also has), its method, path, query string and signed headers included."""
+
+    access_key: str
+    secret_key: str
+    token: str | None = None
+    region: str = "us-east-1"
+
+    def refusal(self, method: str, path: str, headers: Mapping[str, str]) -> str | None:
+        """None when the request (`path` with its query string, `headers` with lower-case names) carries
+        this signature; otherwise why not, in API Gateway's words. The signature is recomputed with
+        botocore's own signer from the request as received, so nothing the client sent is trusted."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        authorization = headers.get("authorization", "")
+        if not authorization.startswith("AWS4-HMAC-SHA256 "):
+            return "Missing Authentication Token"
+        amz_date = headers.get("x-amz-date", "")
+        try:
+            signed_at = datetime.strptime(amz_date, _SIGV4_TIMESTAMP).replace(tzinfo=UTC)
+        except ValueError:
+            return "Authorization header requires a valid X-Amz-Date"
+        if abs(datetime.now(UTC) - signed_at) > _SIGNATURE_LIFETIME:
+            return "Signature expired"
+        signed_headers = re.search(r"SignedHeaders=([^,\s]*)", authorization)
+        names = set(signed_headers[1].split(";") if signed_headers else ()) | {"host", "x-amz-date"}
+        if self.token is not None:
+            names.add("x-amz-security-token")
+        request = AWSRequest(
+            method=method,
+            url=f"http://{headers.get('host', '')}{path}",
+            headers={name: headers[name] for name in sorted(names) if name in headers},
+        )
+        request.context["timestamp"] = amz_date
+        signer = SigV4Auth(Credentials(self.access_key, self.secret_key, self.token), "execute-api", self.region)
+        signature = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+        expected = (
+            f"AWS4-HMAC-SHA256 Credential={signer.scope(request)}, "
+            f"SignedHeaders={signer.signed_headers(signer.headers_to_sign(request))}, Signature={signature}"
+        )
+        if not hmac.compare_digest(expected.encode(), authorization.encode()):
+            return "The request signature we calculated does not match the signature you provided"
+        return None
 
 
 class CartApiServer:
     """Start with `start()`, which returns the base URL including `/v1.0`; `stop()` shuts it down."""
 
-    def __init__(self, carts: Iterable[dict[str, Any]] = (), host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        carts: Iterable[dict[str, Any]] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        iam: IamAuth | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._carts: dict[tuple[str, str], str] = {}
         self._available = True
         self._delay = 0.0
+        self._iam = iam
         self.requests = 0
+        self.refused: list[str] = []  # with `iam`: why each refused request was refused, in order
         for cart in carts:
             self.put(cart)
         self._server = _Server((host, port), _handler_for(self))
@@ -76,11 +144,17 @@ class CartApiServer:
         with self._lock:
             self._delay = value
 
-    def answer(self, path: str) -> tuple[int, str]:
-        """The status and JSON body for a request path (with its query string)."""
+    def answer(self, path: str, headers: Mapping[str, str] | None = None) -> tuple[int, str]:
+        """The status and JSON body for a GET of a request path (with its query string) and its headers
+        (lower-case names): 403 with `iam` when the signature is missing or wrong."""
+        refusal = self._iam.refusal("GET", path, headers or {}) if self._iam is not None else None
         with self._lock:
             self.requests += 1
+            if refusal is not None:
+                self.refused.append(refusal)
             available, delay = self._available, self._delay
+        if refusal is not None:
+            return 403, exact_json({"message": refusal})
         if delay:
             time.sleep(delay)
         if not available:
@@ -130,7 +204,7 @@ class _Server(ThreadingHTTPServer):
 def _handler_for(api: CartApiServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            status, text = api.answer(self.path)
+            status, text = api.answer(self.path, {name.lower(): value for name, value in self.headers.items()})
             body = text.encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
