@@ -256,7 +256,32 @@ def test_deletion_protection_is_on_in_prod_only():
 
     # Then only prod protects the table, and every name carries the environment
     assert protection == {"dev": False, "sit": False, "prod": True}
-    assert "-sit-" in Stack(template, placeholders=True, Environment="sit").properties(table)["TableName"]
+    assert Stack(template, placeholders=True, Environment="sit").properties(table)["TableName"].endswith("-sit")
+
+
+def test_names_are_the_seeds_and_one_parameter_changes_their_prefix():
+    # Given the template
+    template = transformed_template()
+
+    def names(**parameters: str) -> set[str]:
+        stack = Stack(template, placeholders=True, **parameters)
+        return {stack.property(t, "TableName") for t in stack.resources("AWS::DynamoDB::Table")} | {
+            stack.property(q, "QueueName") for q in stack.resources("AWS::SQS::Queue")
+        }
+
+    # When its table and queues are named with the defaults, in prod, and with another prefix
+    # Then they are the seed's names, and NamePrefix changes the first part of each
+    assert names() == {"bbws-customer-portal-orders-dev", "bbws-order-creation-dev", "bbws-order-creation-dlq-dev"}
+    assert names(Environment="prod") == {
+        "bbws-customer-portal-orders-prod",
+        "bbws-order-creation-prod",
+        "bbws-order-creation-dlq-prod",
+    }
+    assert names(NamePrefix="acme") == {
+        "acme-customer-portal-orders-dev",
+        "acme-order-creation-dev",
+        "acme-order-creation-dlq-dev",
+    }
 
 
 def test_the_function_environment_is_the_contract(deployed, function_env):
