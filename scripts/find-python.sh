@@ -13,7 +13,7 @@ runs_as() {
 }
 
 candidates=("python$WANTED")
-pyenv_root="${PYENV_ROOT:-$HOME/.pyenv}"
+pyenv_root="${PYENV_ROOT:-${HOME:-}/.pyenv}"
 # Newest patch release first.
 while IFS= read -r path; do candidates+=("$path"); done < <(
     ls -d "$pyenv_root/versions/$WANTED".*/bin/"python$WANTED" 2>/dev/null | sort -rV
