@@ -4,6 +4,7 @@ and the dead-letter redrive's promises about attributes and targets."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 
@@ -16,6 +17,7 @@ from tests.integration.test_cli import order_creator, without_aws
 from tests.integration.test_worker import new_queue, queue_counts
 
 run = test_cli.run  # the fixture: `order-creator ARGS` in this process
+tenant_orders = test_cli.tenant_orders  # the fixture: seven orders of a new tenant, 30 and 31 December 2025
 
 
 def a_closed_port() -> int:
@@ -111,6 +113,24 @@ def test_listing_a_tenant_without_orders_says_so_and_succeeds(lambda_env, table_
     assert code == 0
     assert out.splitlines()[1:] == []
     assert "no orders for tenant" in err
+
+
+def test_a_date_range_open_at_one_end_lists_from_or_up_to_that_moment(tenant_orders, table_name, run):
+    tenant, messages = tenant_orders
+    base = ("orders", "list", "--tenant", tenant, "--table", table_name, "--json")
+
+    def ids(*args: str) -> list[str]:
+        code, out, err = run(*base, *args)
+        assert code == 0, err
+        return [json.loads(line)["id"] for line in out.splitlines()]
+
+    # When listing from a time on, and up to a day (inclusive), each with no other end
+    from_noon = ids("--from", "2025-12-30T12:00:00Z")
+    up_to_first_day = ids("--to", "2025-12-30")
+
+    # Then each holds exactly the orders on its side, in creation order (10:00..13:00 on the 30th, 4..6 on the 31st)
+    assert from_noon == [m["orderId"] for m in messages[2:]]
+    assert up_to_first_day == [m["orderId"] for m in messages[:4]]
 
 
 def test_redrive_keeps_a_messages_own_attributes_and_drops_the_pipelines_reason(sqs, run):
