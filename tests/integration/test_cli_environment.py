@@ -178,3 +178,10 @@ def test_redrive_needs_a_target_when_no_queue_names_the_dead_letter_queue(sqs, r
     assert onto_itself[0] == 1
     assert onto_itself[2].endswith("\norder-creator: error: the target queue is the dead-letter queue itself\n")
     assert [m.body for m in inspect_dead_letters(sqs, lonely)] == ["stay"]
+
+
+def test_orders_get_of_an_order_that_does_not_exist_is_an_error(lambda_env, table_name, run):
+    code, out, err = run("orders", "get", "3f0b6c1e-8d0a-4f6e-9f57-000000000000", "--table", table_name)
+    assert code == 1
+    assert out == ""
+    assert err == f"order-creator: error: no order 3f0b6c1e-8d0a-4f6e-9f57-000000000000 in table {table_name}\n"
