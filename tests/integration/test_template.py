@@ -265,11 +265,13 @@ def test_names_are_the_seeds_and_one_parameter_changes_their_prefix():
 
     def names(**parameters: str) -> set[str]:
         stack = Stack(template, placeholders=True, **parameters)
-        return {stack.property(t, "TableName") for t in stack.resources("AWS::DynamoDB::Table")} | {
-            stack.property(q, "QueueName") for q in stack.resources("AWS::SQS::Queue")
+        return {
+            stack.property("OrdersTable", "TableName"),
+            stack.property("OrdersQueue", "QueueName"),
+            stack.property("OrdersDeadLetterQueue", "QueueName"),
         }
 
-    # When its table and queues are named with the defaults, in prod, and with another prefix
+    # When the orders table, queue and dead-letter queue are named with the defaults, in prod, and with another prefix
     # Then they are the seed's names, and NamePrefix changes the first part of each
     assert names() == {"bbws-customer-portal-orders-dev", "bbws-order-creation-dev", "bbws-order-creation-dlq-dev"}
     assert names(Environment="prod") == {
