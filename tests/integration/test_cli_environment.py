@@ -16,6 +16,7 @@ from tests.integration import test_cli
 from tests.integration.test_cli import order_creator, without_aws
 from tests.integration.test_worker import new_queue, queue_counts
 
+ORDER_ID = "3f0b6c1e-8d0a-4f6e-9f57-000000000000"  # a well-formed id no test creates
 run = test_cli.run  # the fixture: `order-creator ARGS` in this process
 tenant_orders = test_cli.tenant_orders  # the fixture: seven orders of a new tenant, 30 and 31 December 2025
 
@@ -56,7 +57,7 @@ def test_a_machine_without_aws_settings_gets_one_line_saying_what_to_set(moto_ur
     env = fresh_machine(**variables)
 
     # When the installed command reads an order
-    result = order_creator("orders", "get", "x", "--table", "orders", "--endpoint-url", moto_url, env=env)
+    result = order_creator("orders", "get", ORDER_ID, "--table", "orders", "--endpoint-url", moto_url, env=env)
 
     # Then it says what to set, in one line, as an environment error
     assert result.stderr == f"order-creator: error: {says}\n"
@@ -68,10 +69,10 @@ def test_an_endpoint_nobody_answers_is_named_in_one_line(moto_url):
     endpoint = f"http://127.0.0.1:{a_closed_port()}"
 
     # When the installed command reads an order there
-    result = order_creator("orders", "get", "x", "--table", "orders", "--endpoint-url", endpoint)
+    result = order_creator("orders", "get", ORDER_ID, "--table", "orders", "--endpoint-url", endpoint)
 
-    # Then it names the endpoint it could not reach, in one line
-    assert result.returncode == 1
+    # Then it names the endpoint it could not reach, in one line, as an environment error
+    assert result.returncode == 2
     assert result.stderr == f"order-creator: error: cannot reach {endpoint}/\n"
 
 
@@ -171,17 +172,17 @@ def test_redrive_needs_a_target_when_no_queue_names_the_dead_letter_queue(sqs, r
     onto_itself = run("dlq", "redrive", "--queue-url", lonely, "--to-queue-url", lonely)
 
     # Then each is one line saying what to do, and the message is still there
-    assert no_source[0] == 1
+    assert no_source[0] == 2
     assert no_source[2] == (
-        f"order-creator: error: no queue use(s) {lonely} as dead-letter queue; name the target with --to-queue-url\n"
+        f"order-creator: error: no queue uses {lonely} as dead-letter queue; name the target with --to-queue-url\n"
     )
-    assert onto_itself[0] == 1
+    assert onto_itself[0] == 2
     assert onto_itself[2].endswith("\norder-creator: error: the target queue is the dead-letter queue itself\n")
     assert [m.body for m in inspect_dead_letters(sqs, lonely)] == ["stay"]
 
 
 def test_orders_get_of_an_order_that_does_not_exist_is_an_error(lambda_env, table_name, run):
-    code, out, err = run("orders", "get", "3f0b6c1e-8d0a-4f6e-9f57-000000000000", "--table", table_name)
+    code, out, err = run("orders", "get", ORDER_ID, "--table", table_name)
     assert code == 1
     assert out == ""
-    assert err == f"order-creator: error: no order 3f0b6c1e-8d0a-4f6e-9f57-000000000000 in table {table_name}\n"
+    assert err == f"order-creator: no order {ORDER_ID} in table {table_name}\n"
