@@ -21,7 +21,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from order_creator.dao import order_item
-from order_creator.models import Order, OrderItem, OrderStatus, load_json, parse_cart, parse_message
+from order_creator.models import Order, OrderStatus, load_json, parse_cart, parse_message
 from order_creator.numbering import business_day, day_key, format_order_number, utc_millis
 
 _serializer = TypeSerializer()
@@ -65,7 +65,7 @@ class SeedBaseline:
             tenant_id=message.tenant_id,
             cart_id=message.cart_id,
             customer_email=message.customer_email,
-            items=[OrderItem.model_validate(item.model_dump()) for item in cart.items],
+            items=list(cart.items),
             subtotal=cart.subtotal,
             tax=cart.tax,
             total=cart.total,

@@ -11,7 +11,7 @@ Cart API that delays every answer (`bench/servers.py`, each in its own process),
    redelivered batch costs;
 3. cold start: a fresh process importing the handler and serving one message, against `import boto3`;
 4. peak RSS of a process handling a batch of 100;
-5. contention: four processes numbering 400 orders of one tenant and day;
+5. contention: eight processes numbering 400 orders of one tenant and day (5 ms per DynamoDB request);
 6. order events (`bench/order_events.py`, run after the rest and appended under its own heading).
 
 Writes `docs/benchmarks.md` and `docs/benchmarks.png` (or `--out`). No figure is asserted: this is a
@@ -86,7 +86,7 @@ class Plan:
     reps: dict[int, int]
     cold_reps: int
     memory_batch: int
-    contention_orders: int
+    contention_batches: int  # per process
     logging_batches: int
 
 
@@ -95,10 +95,10 @@ FULL = Plan(
     reps={1: 25, 10: 15, 100: 7},
     cold_reps=9,
     memory_batch=100,
-    contention_orders=400,
+    contention_batches=5,
     logging_batches=12,
 )
-QUICK = Plan(sizes=(1, 10), reps={1: 1, 10: 1}, cold_reps=1, memory_batch=10, contention_orders=40, logging_batches=3)
+QUICK = Plan(sizes=(1, 10), reps={1: 1, 10: 1}, cold_reps=1, memory_batch=10, contention_batches=1, logging_batches=3)
 
 
 # servers ------------------------------------------------------------------------------------------
@@ -451,37 +451,55 @@ def run_logging(plan: Plan, handler: Any, direct: Any) -> LoggingCost | None:
 
 
 def run_contention(plan: Plan, env: dict[str, str], direct: Any, proxy: str) -> Contention:
-    workers = 4
+    """A flash sale: 8 processes on one tenant and day, each handling batches of 10 back to back, with a 60 s
+    deadline per batch; what they report failed is redelivered (as SQS would) and counted by its error type."""
+    workers, batches = 8, plan.contention_batches
     reset_table(direct)
     proxied_before = proxy_counts(proxy)
     tenant = new_tenants(1, "contention")[0]
-    per_worker = plan.contention_orders // workers
-    start_at = time.time() + 4.0  # every worker has imported the handler by then
+    start_at = time.time() + 6.0  # every worker has imported the handler by then
     with tempfile.TemporaryDirectory() as tmp:
         processes = []
         for w in range(workers):
-            events = [batch_event([tenant], 10) for _ in range(per_worker // 10)]
             events_path, result_path = Path(tmp, f"events{w}.json"), Path(tmp, f"result{w}.json")
-            events_path.write_text(json.dumps(events))
+            events_path.write_text(json.dumps([batch_event([tenant], 10) for _ in range(batches)]))
             command = [PY, str(BENCH / "worker.py"), "handler", str(events_path), str(result_path)]
             flags = ["--meter", "--redeliver", "--start-at", str(start_at)]
-            processes.append((subprocess.Popen([*command, *flags], env=env, stdout=subprocess.DEVNULL), result_path))
-        for process, _ in processes:
+            logs = Path(tmp, f"stdout{w}.txt").open("w")  # noqa: SIM115 - closed once the process ends
+            processes.append((subprocess.Popen([*command, *flags], env=env, stdout=logs), result_path, logs))
+        for process, _, logs in processes:
             if process.wait() != 0:
                 raise RuntimeError("a contention worker failed")
-        results = [json.loads(path.read_text()) for _, path in processes]
+            logs.close()
+        results = [json.loads(path.read_text()) for _, path, _ in processes]
+        failed = Counter(
+            line["error_type"]
+            for w in range(workers)
+            for line in map(_json_or_none, Path(tmp, f"stdout{w}.txt").read_text().splitlines())
+            if isinstance(line, dict) and "error_type" in line
+        )
     began = min(r["began_epoch"] for r in results)
     ended = max(r["ended_epoch"] for r in results)
+    orders = workers * batches * 10
     return Contention(
         workers,
-        plan.contention_orders,
+        orders,
         ended - began,
         sum(r["tally"]["operations"].get("TransactWriteItems", 0) for r in results),
         sum(r["tally"]["failed"].get("TransactionCanceledException", 0) for r in results),
-        sum(r["redeliveries"] for r in results),
-        check_gapless(direct, tenant, plan.contention_orders, seed=False),
+        sum(r["failures"] for r in results),
+        dict(failed),
+        max(max(r["batch_seconds"]) for r in results),
+        check_gapless(direct, tenant, orders, seed=False),
         *counts_since(proxied_before, proxy_counts(proxy)),
     )
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
 
 
 # main -----------------------------------------------------------------------------------------------
@@ -528,8 +546,12 @@ def measure(plan: Plan, args: argparse.Namespace, servers: Servers, command: str
     say("4/5 memory, and the cost of logging")
     memory = run_memory(plan, env, direct)
     logging_cost = run_logging(plan, lambda_handler, direct)
-    say(f"5/5 contention ({plan.contention_orders} orders, 4 processes)")
-    contention = run_contention(plan, env, direct, network["dynamodb"])
+    say("5/5 contention (8 processes, one tenant-day, 5 ms per DynamoDB request)")
+    hot = servers.start(
+        "network", "--moto-url", moto, "--dynamodb-delay", "0.005", "--cart-delay", str(args.cart_delay)
+    )
+    hot_env = {**env, "AWS_ENDPOINT_URL": hot["dynamodb"], "CART_LAMBDA_API_URL": hot["cart"]}
+    contention = run_contention(plan, hot_env, direct, hot["dynamodb"])
     # One order item as stored (the contention run's table holds only orders of three cart lines).
     order = direct.scan(
         TableName=TABLE,

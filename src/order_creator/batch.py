@@ -10,8 +10,10 @@ Talks only to the ports in `order_creator.ports`. The algorithm, in short:
    orders in one transaction (several groups share a transaction up to DynamoDB's item limit);
 4. a cancelled transaction says why, item by item: a counter that moved gives its new value, an order
    that exists already is a duplicate (same cart) or a conflict (another cart); drop those and retry,
-   bounded, with jitter;
+   with jitter, for as long as the Lambda's time allows;
 5. stop starting work when the Lambda's remaining time is short, and report what was not done.
+
+Each stage returns the outcomes it decides; a failure's status follows from its error class.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
+from typing import Any
 
 from order_creator.errors import (
     DeadLetterFailed,
@@ -34,7 +37,6 @@ from order_creator.errors import (
     OrderConflict,
     OrderCreatorError,
     PermanentError,
-    StoreUnavailable,
     TransientError,
     UnstorableOrder,
 )
@@ -49,6 +51,7 @@ from order_creator.ports import (
     OrderKey,
     OrderStore,
     Snapshot,
+    WriteResult,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,7 +61,6 @@ MAX_ITEMS_PER_TRANSACTION = 100  # DynamoDB's limit: a counter and up to 99 orde
 # DynamoDB refuses a transaction whose items add up to over 4 MB (4,194,304 bytes), counted in UTF-8 bytes
 # by its item-size rules (`OrderStore.item_size`); 4,000,000 leaves room for the counters.
 MAX_TRANSACTION_BYTES = 4_000_000
-MAX_WRITE_ATTEMPTS = 8
 STORE_SAFETY_SECONDS = 1.0
 
 
@@ -83,21 +85,27 @@ class Status(StrEnum):
 
 @dataclass
 class Outcome:
-    """One record's result. `error` is set for the two failure statuses."""
+    """One record's result. Its status follows from what is set: a failure's from its error class, a
+    success is `CREATED` when this record wrote the order (it has the order number), else `DUPLICATE`."""
 
     record: Record
-    status: Status
     order_id: str | None = None
     tenant_id: str | None = None
     order_number: str | None = None
-    total: str | None = None
     stored_cart_id: str | None = None  # the cart of the order as stored, when this record found or wrote it
     error: OrderCreatorError | None = None
 
     @property
+    def status(self) -> Status:
+        """What became of the record."""
+        if self.error is not None:
+            return Status.PERMANENT if isinstance(self.error, PermanentError) else Status.TRANSIENT
+        return Status.CREATED if self.order_number else Status.DUPLICATE
+
+    @property
     def succeeded(self) -> bool:
         """Created or duplicate: SQS may delete the message."""
-        return self.status in (Status.CREATED, Status.DUPLICATE)
+        return self.error is None
 
 
 @dataclass
@@ -129,7 +137,7 @@ class _Draft:
         return OrderKey(self.message.tenant_id, self.order_id)
 
 
-class BatchProcessor:
+class OrderCreator:
     """Turns a batch of records into orders. Safe to reuse across invocations (a warm Lambda does)."""
 
     def __init__(
@@ -153,44 +161,41 @@ class BatchProcessor:
 
     def process(self, records: Sequence[Record], remaining_seconds: Callable[[], float]) -> BatchReport:
         """Every record's outcome, in batch order. Never raises for a record's fault."""
-        outcomes: dict[str, Outcome] = {}
-        report = BatchReport(outcomes=[])
         if remaining_seconds() < self._cart_worst_case + 1.0:
-            reason = DeadlineExceeded("too little time left to fetch a cart safely; not started")
-            return BatchReport([Outcome(r, Status.TRANSIENT, error=reason) for r in records])
-
-        drafts, followers = self._parse(records, outcomes)
-        snapshot, snapshot_error = self._fetch(drafts, report)
-        pending = self._resolve(drafts, snapshot, snapshot_error, outcomes)
-        if pending:
-            counters = dict(snapshot.counters) if snapshot else {}
-            report.numbering_conflicts = self._number_and_write(pending, counters, outcomes, remaining_seconds)
+            late = DeadlineExceeded("too little time left to fetch a cart safely; not started")
+            return BatchReport([Outcome(r, error=late) for r in records])
+        drafts, followers, outcomes = self._parse(records)
+        snapshot, latencies = self._fetch(drafts)
+        conflicts = 0
+        if isinstance(snapshot, TransientError):
+            # Without the read we cannot tell a redelivered order (whose cart may be gone) from a new one,
+            # so every record waits for a retry, even one whose cart failed permanently.
+            outcomes.update(_failures(drafts, snapshot))
+        else:
+            pending, decided = _resolve(drafts, snapshot)
+            written, conflicts = self._number_and_write(pending, dict(snapshot.counters), remaining_seconds)
+            outcomes.update(decided | written)
         for draft, first in followers:
             outcomes[draft.record.message_id] = _follow(draft, first, outcomes[first.record.message_id])
-        report.outcomes = [outcomes[r.message_id] for r in records]
-        return report
+        return BatchReport([outcomes[r.message_id] for r in records], conflicts, latencies)
 
     # 1. parse ---------------------------------------------------------------------------------
 
-    def _parse(
-        self, records: Sequence[Record], outcomes: dict[str, Outcome]
-    ) -> tuple[list[_Draft], list[tuple[_Draft, _Draft]]]:
-        drafts: list[_Draft] = []
+    def _parse(self, records: Sequence[Record]) -> tuple[list[_Draft], list[tuple[_Draft, _Draft]], dict[str, Outcome]]:
+        """The first record of each order id, the later ones with their first, and the records that do not parse."""
         firsts: dict[OrderKey, _Draft] = {}
         followers: list[tuple[_Draft, _Draft]] = []
+        invalid: dict[str, Outcome] = {}
         for record in records:
             try:
                 draft = self._draft(record)
             except InvalidMessage as error:
-                outcomes[record.message_id] = Outcome(record, Status.PERMANENT, error=error)
+                invalid[record.message_id] = Outcome(record, error=error)
                 continue
-            first = firsts.get(draft.key)
-            if first is None:
-                firsts[draft.key] = draft
-                drafts.append(draft)
-            else:
+            first = firsts.setdefault(draft.key, draft)
+            if first is not draft:
                 followers.append((draft, first))
-        return drafts, followers
+        return list(firsts.values()), followers, invalid
 
     def _draft(self, record: Record) -> _Draft:
         message = parse_message(record.body)
@@ -208,129 +213,121 @@ class BatchProcessor:
 
     # 2. carts, and the store read while they are in flight --------------------------------------
 
-    def _fetch(self, drafts: list[_Draft], report: BatchReport) -> tuple[Snapshot | None, TransientError | None]:
+    def _fetch(self, drafts: list[_Draft]) -> tuple[Snapshot | TransientError, list[float]]:
+        """The store's snapshot (or why it could not be read) and each cart fetch's seconds; sets each draft's cart."""
         if not drafts:
-            return Snapshot(), None
+            return Snapshot(), []
         order_keys = [d.key for d in drafts]
         counter_keys = list(dict.fromkeys(d.counter for d in drafts))
         read = self._pool.submit(self._store.read, order_keys, counter_keys)
         carts = [self._pool.submit(self._timed_cart, d) for d in drafts]
+        latencies: list[float] = []
         for draft, future in zip(drafts, carts, strict=True):
             draft.cart, latency = _result_or_error(future, draft)
             if latency is not None:
-                report.cart_latencies.append(latency)
+                latencies.append(latency)
         try:
-            return read.result(), None
+            return read.result(), latencies
         except TransientError as error:
-            return None, error
+            return error, latencies
 
     def _timed_cart(self, draft: _Draft) -> tuple[Cart | OrderCreatorError, float | None]:
         started = time.perf_counter()
         try:
-            cart = self._carts.get_cart(draft.message.tenant_id, draft.message.cart_id)
+            cart: Cart | OrderCreatorError = self._carts.get_cart(draft.message.tenant_id, draft.message.cart_id)
         except OrderCreatorError as error:
-            return error, time.perf_counter() - started
+            cart = error
         return cart, time.perf_counter() - started
 
-    # 3. decide what each record needs -----------------------------------------------------------
-
-    def _resolve(
-        self,
-        drafts: list[_Draft],
-        snapshot: Snapshot | None,
-        snapshot_error: TransientError | None,
-        outcomes: dict[str, Outcome],
-    ) -> list[_Draft]:
-        pending: list[_Draft] = []
-        for draft in drafts:
-            # An order that exists decides the record, whatever the cart says now (it may be gone).
-            if snapshot is not None and draft.key in snapshot.existing:
-                outcomes[draft.record.message_id] = _existing(draft, snapshot.existing[draft.key])
-            elif snapshot_error is not None:
-                # Without the read we cannot tell a redelivered order (whose cart may be gone) from a
-                # new one, so even a permanent cart failure waits for a retry.
-                outcomes[draft.record.message_id] = _outcome(draft, Status.TRANSIENT, error=snapshot_error)
-            elif isinstance(draft.cart, OrderCreatorError):
-                outcomes[draft.record.message_id] = _failure(draft, draft.cart)
-            elif (mismatch := _cart_mismatch(draft)) is not None:
-                outcomes[draft.record.message_id] = _outcome(draft, Status.PERMANENT, error=mismatch)
-            else:
-                pending.append(draft)
-        return pending
-
-    # 4. number and write ------------------------------------------------------------------------
+    # 3. number and write --------------------------------------------------------------------------
 
     def _number_and_write(
-        self,
-        pending: list[_Draft],
-        counters: dict[CounterKey, int],
-        outcomes: dict[str, Outcome],
-        remaining_seconds: Callable[[], float],
-    ) -> int:
+        self, pending: list[_Draft], counters: dict[CounterKey, int], remaining_seconds: Callable[[], float]
+    ) -> tuple[dict[str, Outcome], int]:
+        """Write rounds until every draft is decided or the Lambda's time runs short; the outcomes and the
+        number of counters found moved.
+
+        Bounded by the deadline, not by a count: under a hot tenant every round has a winner, and a record
+        that keeps losing still has its turn while time remains (giving up would only make SQS redeliver it
+        after the visibility timeout).
+        """
         queue: dict[CounterKey, list[_Draft]] = defaultdict(list)
         for draft in pending:
             queue[draft.counter].append(draft)
-        conflicts = 0
-        failed_rounds = 0
+        outcomes: dict[str, Outcome] = {}
+        conflicts = failed_rounds = 0
         while queue:
-            if remaining_seconds() < STORE_SAFETY_SECONDS:
-                self._give_up(queue, outcomes, DeadlineExceeded("Lambda time ran out before the order was written"))
+            budget = remaining_seconds() - STORE_SAFETY_SECONDS
+            if budget < 0:
+                late = DeadlineExceeded("Lambda time ran out before the order was written")
+                outcomes.update(_failures([d for drafts in queue.values() for d in drafts], late))
                 break
-            if failed_rounds >= MAX_WRITE_ATTEMPTS:
-                self._give_up(queue, outcomes, StoreUnavailable("order numbering kept conflicting; retry later"))
-                break
-            contention = False
-            progressed = False
-            for transaction in list(_pack(queue, counters, self._clock(), self._store.item_size)):
-                try:
-                    result = self._store.write([block for block, _ in transaction])
-                except TransientError as error:
-                    for _, drafts in transaction:
-                        for draft in drafts:
-                            outcomes[draft.record.message_id] = _outcome(draft, Status.TRANSIENT, error=error)
-                        _settle(queue, drafts)
-                    continue
-                if result.committed:
-                    progressed = True
-                    for block, drafts in transaction:
-                        counters[block.counter] = block.last
-                        for order, draft in zip(block.orders, drafts, strict=True):
-                            outcomes[draft.record.message_id] = _created(draft, order)
-                        _settle(queue, drafts)
-                    continue
-                contention = contention or result.contention
-                moved = {k: v for k, v in result.counters.items() if counters.get(k, 0) != v}
-                conflicts += len(moved)
-                counters.update(result.counters)
-                for _, drafts in transaction:
-                    for draft in drafts:
-                        if draft.key in result.existing:
-                            outcome = _existing(draft, result.existing[draft.key])
-                        elif draft.key in result.rejected:
-                            refusal = UnstorableOrder(result.rejected[draft.key])
-                            outcome = _outcome(draft, Status.PERMANENT, error=refusal)
-                        else:
-                            continue
-                        outcomes[draft.record.message_id] = outcome
-                        _settle(queue, [draft])
-            if not progressed:
-                failed_rounds += 1
-                if queue:
-                    self._back_off(failed_rounds, contention)
-        return conflicts
+            written = self._write_round(queue, counters)
+            outcomes.update(written.outcomes)
+            conflicts += written.conflicts
+            _dequeue(queue, written.outcomes)
+            failed_rounds = 0 if written.progressed else failed_rounds + 1
+            if queue and not written.progressed:
+                self._back_off(failed_rounds, written.contention, budget)
+        return outcomes, conflicts
 
-    def _back_off(self, attempt: int, contention: bool) -> None:
-        # Full jitter. A moved counter is retried almost at once (we already know its new value);
-        # throttling and transaction conflicts wait longer, exponentially.
-        cap = min(1.0, 0.05 * 2**attempt) if contention else 0.02
-        self._sleep(random.uniform(0, cap))  # noqa: S311 - jitter, not cryptography
+    def _write_round(self, queue: dict[CounterKey, list[_Draft]], counters: dict[CounterKey, int]) -> _Round:
+        """Number the next chunk of every group from `counters`, write them, and learn from what was refused."""
+        decided = _Round()
+        for transaction in list(_pack(queue, counters, self._clock(), self._store.item_size)):
+            drafts = [d for _, chunk in transaction for d in chunk]
+            try:
+                result = self._store.write([block for block, _ in transaction])
+            except TransientError as error:
+                decided.outcomes.update(_failures(drafts, error))
+                continue
+            if result.committed:
+                decided.progressed = True
+                for block, chunk in transaction:
+                    counters[block.counter] = block.last
+                    decided.outcomes.update(
+                        (d.record.message_id, _created(d, o)) for o, d in zip(block.orders, chunk, strict=True)
+                    )
+                continue
+            decided.contention = decided.contention or result.contention
+            decided.conflicts += sum(counters.get(k, 0) != v for k, v in result.counters.items())
+            counters.update(result.counters)
+            decided.outcomes.update((d.record.message_id, o) for d in drafts if (o := _refused(d, result)) is not None)
+        return decided
 
-    @staticmethod
-    def _give_up(queue: dict[CounterKey, list[_Draft]], outcomes: dict[str, Outcome], error: TransientError) -> None:
-        for drafts in queue.values():
-            for draft in drafts:
-                outcomes[draft.record.message_id] = _outcome(draft, Status.TRANSIENT, error=error)
-        queue.clear()
+    def _back_off(self, failed_rounds: int, contention: bool, budget: float) -> None:
+        # Full jitter, never past the deadline. A moved counter is retried almost at once: its new value is
+        # known, one of the contenders wins each round, and the sooner the losers try again the sooner the
+        # counter moves on. Throttling and transaction conflicts may have failed every contender: those wait
+        # longer, exponentially, capped well below a batch's time.
+        cap = min(0.5, 0.025 * 2**failed_rounds) if contention else 0.02
+        self._sleep(min(budget, random.uniform(0, cap)))  # noqa: S311 - jitter, not cryptography
+
+
+@dataclass
+class _Round:
+    """What one write round decided, and what it learnt about the store."""
+
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    conflicts: int = 0  # counters found moved by another writer
+    progressed: bool = False  # a transaction committed
+    contention: bool = False  # the store was busy (throttling, transaction conflicts)
+
+
+def _resolve(drafts: list[_Draft], snapshot: Snapshot) -> tuple[list[_Draft], dict[str, Outcome]]:
+    """The drafts that need an order written, and the outcomes of those already decided."""
+    pending: list[_Draft] = []
+    decided: dict[str, Outcome] = {}
+    for draft in drafts:
+        # An order that exists decides the record, whatever the cart says now (it may be gone).
+        stored_cart_id = snapshot.existing.get(draft.key)
+        if stored_cart_id is not None:
+            decided[draft.record.message_id] = _existing(draft, stored_cart_id)
+        elif (refusal := _cart_refusal(draft)) is not None:
+            decided[draft.record.message_id] = _outcome(draft, error=refusal)
+        else:
+            pending.append(draft)
+    return pending, decided
 
 
 def _pack(
@@ -368,14 +365,12 @@ def _pack(
         yield transaction
 
 
-def _settle(queue: dict[CounterKey, list[_Draft]], drafts: list[_Draft]) -> None:
-    """Take `drafts` out of the queue: their outcome is decided."""
-    for draft in drafts:
-        group = queue.get(draft.counter)
-        if group is not None:
-            group[:] = [d for d in group if d is not draft]
-            if not group:
-                del queue[draft.counter]
+def _dequeue(queue: dict[CounterKey, list[_Draft]], decided: dict[str, Outcome]) -> None:
+    """Take the decided drafts out of the queue, and the groups left empty."""
+    for key in list(queue):
+        queue[key] = [d for d in queue[key] if d.record.message_id not in decided]
+        if not queue[key]:
+            del queue[key]
 
 
 def _order(draft: _Draft, order_number: str, now: str) -> Order:
@@ -416,9 +411,12 @@ def _result_or_error(
         return TransientError(f"unexpected error fetching the cart: {type(unexpected).__name__}"), None
 
 
-def _cart_mismatch(draft: _Draft) -> InvalidCart | None:
+def _cart_refusal(draft: _Draft) -> OrderCreatorError | None:
+    """Why the cart cannot make this order (its fetch failed, or it is another tenant's or cart), or None."""
     cart = draft.cart
-    assert isinstance(cart, Cart)
+    if not isinstance(cart, Cart):
+        assert cart is not None  # _fetch gives every draft its cart or the reason it has none
+        return cart
     if cart.tenant_id != draft.message.tenant_id:
         return InvalidCart("the cart belongs to another tenant")
     if cart.cart_id != draft.message.cart_id:
@@ -426,70 +424,69 @@ def _cart_mismatch(draft: _Draft) -> InvalidCart | None:
     return None
 
 
-def _outcome(draft: _Draft, status: Status, **fields: object) -> Outcome:
-    return Outcome(draft.record, status, order_id=draft.order_id, tenant_id=draft.message.tenant_id, **fields)  # type: ignore[arg-type]
+def _outcome(draft: _Draft, **fields: Any) -> Outcome:
+    return Outcome(draft.record, order_id=draft.order_id, tenant_id=draft.message.tenant_id, **fields)
+
+
+def _failures(drafts: Iterable[_Draft], error: OrderCreatorError) -> dict[str, Outcome]:
+    return {draft.record.message_id: _outcome(draft, error=error) for draft in drafts}
 
 
 def _created(draft: _Draft, order: Order) -> Outcome:
-    total = f"{order.total} {order.currency}"
-    return _outcome(draft, Status.CREATED, order_number=order.order_number, total=total, stored_cart_id=order.cart_id)
+    return _outcome(draft, order_number=order.order_number, stored_cart_id=order.cart_id)
 
 
 def _existing(draft: _Draft, stored_cart_id: str) -> Outcome:
+    """A duplicate when the stored order has this record's cart, else a conflict."""
     if stored_cart_id == draft.message.cart_id:
-        return _outcome(draft, Status.DUPLICATE, stored_cart_id=stored_cart_id)
+        return _outcome(draft, stored_cart_id=stored_cart_id)
     conflict = OrderConflict(f"order {draft.order_id} already exists for another cart")
-    return _outcome(draft, Status.PERMANENT, error=conflict, stored_cart_id=stored_cart_id)
+    return _outcome(draft, error=conflict, stored_cart_id=stored_cart_id)
 
 
-def _failure(draft: _Draft, error: OrderCreatorError) -> Outcome:
-    status = Status.PERMANENT if isinstance(error, PermanentError) else Status.TRANSIENT
-    return _outcome(draft, status, error=error)
+def _refused(draft: _Draft, result: WriteResult) -> Outcome | None:
+    """The outcome a cancelled transaction decided for this draft, or None when it is to be written again."""
+    if draft.key in result.existing:
+        return _existing(draft, result.existing[draft.key])
+    if draft.key in result.rejected:
+        return _outcome(draft, error=UnstorableOrder(result.rejected[draft.key]))
+    return None
 
 
 def _follow(draft: _Draft, first: _Draft, decided: Outcome) -> Outcome:
     """A later record with an order id already in the batch: the stored order, else the first record, decides.
 
     When the first record found or wrote the order, the stored cart decides (same cart: a duplicate;
-    another: a conflict). Otherwise, same cart as the first: it ends as the first did. Another cart: it is a
-    permanent conflict once the first is settled; while the first is still to be retried, so is this
+    another: a conflict). Otherwise the first failed, and a record of the same cart ends as it did. Another
+    cart: a permanent conflict once the first is settled; while the first is still to be retried, so is this
     one, since its cart may yet be the one that wins (it would be wrong to dead-letter it then).
     """
     if decided.stored_cart_id is not None:
-        # The order is stored: its cart decides, whatever the first record of the batch asked for.
         return _existing(draft, decided.stored_cart_id)
     if draft.message.cart_id == first.message.cart_id:
-        status = Status.DUPLICATE if decided.succeeded else decided.status
-        return _outcome(draft, status, error=decided.error)
+        return _outcome(draft, error=decided.error)
     if decided.status is Status.TRANSIENT:
         waiting = TransientError(f"order {draft.order_id} appears earlier in the batch, with another cartId, unsettled")
-        return _outcome(draft, Status.TRANSIENT, error=waiting)
-    conflict = OrderConflict(f"order {draft.order_id} appears earlier in the batch with another cartId")
-    return _outcome(draft, Status.PERMANENT, error=conflict)
+        return _outcome(draft, error=waiting)
+    return _outcome(
+        draft, error=OrderConflict(f"order {draft.order_id} appears earlier in the batch with another cartId")
+    )
 
 
 def settle(outcomes: Sequence[Outcome], dead_letters: DeadLetterSink | None) -> list[str]:
     """The one place outcomes become SQS results: the message ids SQS must keep (`batchItemFailures`).
 
     Transient failures are kept for redelivery. Permanent ones go to the dead-letter queue when one is
-    configured (and are kept if sending fails), otherwise they are kept for the queue's redrive policy.
+    configured (and are kept, now transient, if sending fails), otherwise they are kept for the queue's
+    redrive policy.
     """
-    permanent = [o for o in outcomes if o.status is Status.PERMANENT]
-    unsent: set[str] = {o.record.message_id for o in permanent}
-    if dead_letters is not None and permanent:
-        letters = [
-            DeadLetter(o.record.message_id, o.record.body, _error(o).error_type, str(_error(o))) for o in permanent
-        ]
+    if dead_letters is None:
+        return [o.record.message_id for o in outcomes if not o.succeeded]
+    permanent = [(o, o.error) for o in outcomes if isinstance(o.error, PermanentError)]
+    if permanent:
+        letters = [DeadLetter(o.record.message_id, o.record.body, e.error_type, str(e)) for o, e in permanent]
         unsent = dead_letters.send(letters)
-        for outcome in permanent:
+        for outcome, error in permanent:
             if outcome.record.message_id in unsent:
-                outcome.status = Status.TRANSIENT
-                outcome.error = DeadLetterFailed(
-                    f"could not dead-letter ({_error(outcome).error_type}: {_error(outcome)})"
-                )
-    return [o.record.message_id for o in outcomes if o.status is Status.TRANSIENT or o.record.message_id in unsent]
-
-
-def _error(outcome: Outcome) -> OrderCreatorError:
-    assert outcome.error is not None
-    return outcome.error
+                outcome.error = DeadLetterFailed(f"could not dead-letter ({error.error_type}: {error})")
+    return [o.record.message_id for o in outcomes if o.status is Status.TRANSIENT]

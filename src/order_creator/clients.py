@@ -48,19 +48,19 @@ def _quiet_sdk_payload_logs() -> None:
 
 
 @cache
-def dynamodb(endpoint_url: str | None = None) -> DynamoDBClient:
-    """The DynamoDB client (`endpoint_url` overrides the environment, for the CLI's --endpoint-url)."""
+def dynamodb() -> DynamoDBClient:
+    """The DynamoDB client."""
     import boto3
 
-    return boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, config=_config())
+    return boto3.session.Session().client("dynamodb", config=_config())
 
 
 @cache
-def sqs(endpoint_url: str | None = None) -> SQSClient:
-    """The SQS client (`endpoint_url` overrides the environment, for the CLI's --endpoint-url)."""
+def sqs() -> SQSClient:
+    """The SQS client."""
     import boto3
 
-    return boto3.session.Session().client("sqs", endpoint_url=endpoint_url, config=_config())
+    return boto3.session.Session().client("sqs", config=_config())
 
 
 @cache

@@ -6,7 +6,6 @@ import hashlib
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, DecimalException
 from typing import TYPE_CHECKING, Any
@@ -121,22 +120,12 @@ def table_definition(table_name: str) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Usage:
-    """DynamoDB requests made and capacity consumed, for metrics and benchmarks."""
-
-    requests: int = 0
-    read_units: float = 0.0
-    write_units: float = 0.0
-
-
 class OrderDAO:
     """Implements `ports.OrderStore` on one DynamoDB table with the low-level client."""
 
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
         self._client = client
-        self.usage = Usage()
 
     # reads -----------------------------------------------------------------------------------
 
@@ -164,8 +153,7 @@ class OrderDAO:
             }
         }
         for attempt in range(_UNPROCESSED_ATTEMPTS):
-            response = self._call("batch_get_item", RequestItems=request, ReturnConsumedCapacity="TOTAL")
-            _count_capacity(self.usage, response, "read_units")
+            response = self._call("batch_get_item", RequestItems=request)
             for item in response.get("Responses", {}).get(self._table, []):
                 yield _unmarshal(item)
             request = response.get("UnprocessedKeys") or {}
@@ -198,11 +186,10 @@ class OrderDAO:
         if rejected:
             return WriteResult(committed=False, rejected=rejected)
         try:
-            response = self._call("transact_write_items", TransactItems=items, ReturnConsumedCapacity="TOTAL")
+            self._call("transact_write_items", TransactItems=items)
         except ClientError as error:  # only a cancelled transaction gets here
             reasons: Any = error.response.get("CancellationReasons", [])
             return _cancelled(reasons, meaning)
-        _count_capacity(self.usage, response, "write_units")
         return WriteResult(committed=True)
 
     def _counter_update(self, block: NumberBlock) -> dict[str, Any]:
@@ -250,7 +237,6 @@ class OrderDAO:
     # plumbing --------------------------------------------------------------------------------
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        self.usage.requests += 1
         try:
             return getattr(self._client, operation)(**kwargs)
         except BotoCoreError as error:
@@ -301,17 +287,7 @@ class OrderDAO:
             values[":pk"] = customer_partition(tenant_id, customer_email)
         if by_date:
             kwargs.setdefault("IndexName", ORDERS_BY_DATE_INDEX)
-            condition = f"{pk} = :pk"
-            if created_from is not None:
-                values[":from"] = _date_bound(created_from)
-            if created_to is not None:
-                values[":to"] = _date_bound(created_to) + "~"  # '~' sorts after every character of the sort key
-            if created_from is not None and created_to is not None:
-                condition += f" AND {sk} BETWEEN :from AND :to"
-            elif created_from is not None:
-                condition += f" AND {sk} >= :from"
-            elif created_to is not None:
-                condition += f" AND {sk} <= :to"
+            condition = f"{pk} = :pk" + _date_range(sk, created_from, created_to, values)
         else:
             values[":order"] = "ORDER#"
             condition = "PK = :pk AND begins_with(SK, :order)"
@@ -511,6 +487,21 @@ def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any]]) ->
     return result
 
 
+def _date_range(
+    sk: str, created_from: date | datetime | None, created_to: date | datetime | None, values: dict[str, Any]
+) -> str:
+    """The sort key's condition for a date range (both ends inclusive; "" without one), its bounds put in `values`."""
+    if created_from is not None:
+        values[":from"] = _date_bound(created_from)
+    if created_to is not None:
+        values[":to"] = _date_bound(created_to) + "~"  # '~' sorts after every character of the sort key
+    if created_from is not None and created_to is not None:
+        return f" AND {sk} BETWEEN :from AND :to"
+    if created_from is not None:
+        return f" AND {sk} >= :from"
+    return f" AND {sk} <= :to" if created_to is not None else ""
+
+
 def _date_bound(moment: date | datetime) -> str:
     """The GSI1_SK prefix of a day (UTC) or of an instant: a date sorts before every time of its day."""
     return utc_millis(moment) if isinstance(moment, datetime) else moment.isoformat()
@@ -519,11 +510,6 @@ def _date_bound(moment: date | datetime) -> str:
 def _unavailable(error: ClientError) -> StoreUnavailable:
     code = error.response.get("Error", {}).get("Code", "Unknown")
     return StoreUnavailable(f"DynamoDB failed with {code}")
-
-
-def _count_capacity(usage: Usage, response: Any, kind: str) -> None:
-    units = sum(float(entry.get("CapacityUnits", 0) or 0) for entry in response.get("ConsumedCapacity") or [])
-    setattr(usage, kind, getattr(usage, kind) + units)
 
 
 def _marshal(item: dict[str, Any]) -> dict[str, Any]:

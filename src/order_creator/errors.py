@@ -1,6 +1,7 @@
 """One error taxonomy: a record fails permanently (it will never succeed) or transiently (retry it).
 
-The mapping from these classes to SQS outcomes lives in exactly one place: `batch.settle`.
+A failed record's status follows from its error's class (`batch.Outcome.status`), and outcomes become
+SQS results in exactly one place: `batch.settle`.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class CartUnavailable(TransientError):
 
 
 class StoreUnavailable(TransientError):
-    """DynamoDB throttled, conflicted or failed after the SDK's and our own bounded retries."""
+    """DynamoDB throttled or failed after the SDK's retries, or could not be read."""
 
 
 class DeadlineExceeded(TransientError):

@@ -233,10 +233,6 @@ class OrderStatus(StrEnum):
     PENDING_PAYMENT = "PENDING_PAYMENT"
 
 
-class OrderItem(CartItem):
-    """A cart line as stored on the order: the validated cart item, unchanged."""
-
-
 class Order(_Model):
     """The order as stored (contract §4), without its keys: the DAO owns those.
 

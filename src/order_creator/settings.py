@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -80,9 +79,3 @@ class Settings(TableSettings):
     def cart_worst_case_seconds(self) -> float:
         """The longest one cart fetch may take: timeout × (retries + 1)."""
         return self.cart_api_timeout_seconds * (self.cart_api_max_retries + 1)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process's settings, validated once on first use."""
-    return Settings.from_env()

@@ -356,7 +356,7 @@ def test_a_bad_environment_fails_the_invocation_naming_the_variable(lambda_env, 
 
 
 def test_logs_carry_ids_but_never_the_email_or_address(lambda_env, httpserver, caplog):
-    from order_creator.handler import logger
+    from order_creator.observability import logger
 
     tenant = new_tenant()
     serve_cart(httpserver, cart(tenant, "c1"))

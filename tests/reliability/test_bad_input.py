@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from order_creator.batch import BatchProcessor, Record, Status, settle
+from order_creator.batch import OrderCreator, Record, Status, settle
 from order_creator.errors import PermanentError
 from order_creator.handler import lambda_handler
 from order_creator.numbering import day_key
@@ -354,7 +354,7 @@ PROPERTY = settings(
 @pytest.fixture(scope="module")
 def fakes():
     carts, store = FakeCarts(), FakeStore()
-    processor = BatchProcessor(carts, store, ZONE, cart_worst_case_seconds=0.0, sleep=lambda _: None)
+    processor = OrderCreator(carts, store, ZONE, cart_worst_case_seconds=0.0, sleep=lambda _: None)
     return carts, store, processor
 
 

@@ -115,7 +115,7 @@ def handler_logs(capfd):
     Powertools' Logger binds its handler to the sys.stdout of import time (pytest's own capture by
     then); point it at the stdout capfd reads for this test, and back afterwards.
     """
-    from order_creator.handler import logger
+    from order_creator.observability import logger
 
     handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from order_creator.batch import MAX_WRITE_ATTEMPTS, BatchProcessor, Record, Status, settle
+from order_creator.batch import STORE_SAFETY_SECONDS, OrderCreator, Record, Status, settle
 from order_creator.errors import (
     CartNotFound,
     CartUnavailable,
@@ -26,8 +26,8 @@ from tests.unit.fakes import FakeCarts, FakeDeadLetters, FakeStore
 DAY = date(2025, 12, 30)
 
 
-def processor(carts: FakeCarts, store: FakeStore, zone: str = "UTC") -> BatchProcessor:
-    return BatchProcessor(carts, store, ZoneInfo(zone), cart_worst_case_seconds=3.0, sleep=lambda _: None)
+def processor(carts: FakeCarts, store: FakeStore, zone: str = "UTC") -> OrderCreator:
+    return OrderCreator(carts, store, ZoneInfo(zone), cart_worst_case_seconds=3.0, sleep=lambda _: None)
 
 
 def rec(body: dict[str, object] | str, message_id: str) -> Record:
@@ -215,7 +215,7 @@ def test_an_order_created_between_read_and_write_is_a_duplicate_and_the_rest_clo
     def inject(s: FakeStore) -> None:
         if next(sequence, False):
             helper = FakeStore()
-            BatchProcessor(carts, helper, ZoneInfo("UTC"), cart_worst_case_seconds=3.0).process(
+            OrderCreator(carts, helper, ZoneInfo("UTC"), cart_worst_case_seconds=3.0).process(
                 [rec(first, "elsewhere")], plenty
             )
             s.orders.update(helper.orders)
@@ -230,17 +230,61 @@ def test_an_order_created_between_read_and_write_is_a_duplicate_and_the_rest_clo
     assert sorted(o.order_number for o in store.orders.values()) == ["ORD-20251230-00001", "ORD-20251230-00002"]
 
 
-def test_endless_contention_ends_transient_with_nothing_written():
+class LambdaClock:
+    """A Lambda's remaining time that passes only as the batch sleeps or the store takes time."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+
+    def remaining(self) -> float:
+        return self.left
+
+    def spend(self, seconds: float) -> None:
+        self.left -= seconds
+
+
+def test_endless_contention_is_retried_until_the_deadline_then_ends_transient_with_nothing_written():
+    # Given a store that refuses every transaction as busy (each try takes 50 ms), and 10 s left
     carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
     carts.add(cart(tenant, "c1"))
-    store.before_write = lambda _s: WriteResult(committed=False, contention=True)
+    clock = LambdaClock(10.0)
 
+    def busy(_s: FakeStore) -> WriteResult:
+        clock.spend(0.05)
+        return WriteResult(committed=False, contention=True)
+
+    store.before_write = busy
+    creator = OrderCreator(carts, store, ZoneInfo("UTC"), cart_worst_case_seconds=3.0, sleep=clock.spend)
+
+    # When the batch is processed
+    report = creator.process([rec(message(tenant, "c1"), "m1")], clock.remaining)
+
+    # Then it kept trying while time remained (far more than a fixed count of rounds), and gave up only then
+    assert report.outcomes[0].status is Status.TRANSIENT
+    assert isinstance(report.outcomes[0].error, DeadlineExceeded)
+    assert store.writes > 20
+    assert 0 <= clock.left < STORE_SAFETY_SECONDS
+    assert store.orders == {}
+
+
+def test_a_record_that_keeps_losing_the_counter_is_written_while_time_remains():
+    # Given a hot tenant: another consumer wins the counter in each of our first 30 write rounds
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    carts.add(cart(tenant, "c1"))
+
+    def another_consumer_wins(s: FakeStore) -> None:
+        if s.writes <= 30:
+            s.counters[CounterKey(tenant, DAY)] = s.counters.get(CounterKey(tenant, DAY), 0) + 1
+
+    store.before_write = another_consumer_wins
+
+    # When our batch is processed with plenty of time
     report = processor(carts, store).process([rec(message(tenant, "c1"), "m1")], plenty)
 
-    assert report.outcomes[0].status is Status.TRANSIENT
-    assert isinstance(report.outcomes[0].error, StoreUnavailable)
-    assert store.writes == MAX_WRITE_ATTEMPTS
-    assert store.orders == {}
+    # Then it is not given up for contention: it takes the next number once it wins
+    assert report.outcomes[0].status is Status.CREATED
+    assert report.outcomes[0].order_number == "ORD-20251230-00031"
+    assert report.numbering_conflicts == 30
 
 
 def test_a_store_outage_is_transient():

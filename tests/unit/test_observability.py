@@ -11,8 +11,8 @@ import pytest
 
 PROBE = """
 import sys
-from order_creator import handler
-handler._start_tracing()
+from order_creator import observability
+observability.start_tracing()
 patched = set()
 if "aws_xray_sdk" in sys.modules:
     from aws_xray_sdk.core import patcher
@@ -43,11 +43,12 @@ def test_with_tracing_on_in_lambda_botocore_and_requests_are_patched():
 
 METRICS_PROBE = """
 import json, uuid
-from order_creator import handler
-from order_creator.batch import BatchReport, Outcome, Record, Status
-report = BatchReport([Outcome(Record(str(i), "{}"), Status.CREATED) for i in range(3)], 0, [0.05, 0.2, 0.1])
-handler._observe(report)
-print(json.dumps({k: v["Value"] for k, v in handler.metrics.metric_set.items()}))
+from order_creator import observability
+from order_creator.batch import BatchReport, Outcome, Record
+created = [Outcome(Record(str(i), "{}"), order_number=f"ORD-20251230-{i:05d}") for i in range(1, 4)]
+report = BatchReport(created, 0, [0.05, 0.2, 0.1])
+observability.observe(report)
+print(json.dumps({k: v["Value"] for k, v in observability.metrics.metric_set.items()}))
 """
 
 

@@ -368,7 +368,7 @@ def _logs_to_stderr() -> None:
     import logging
 
     from order_creator.events import logger as events_logger
-    from order_creator.handler import logger
+    from order_creator.observability import logger
 
     for each in (logger, events_logger):
         handler = each.registered_handler

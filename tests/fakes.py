@@ -1,0 +1,120 @@
+"""In-memory fakes of the ports in `order_creator.ports`, for the batch's unit and property tests.
+
+They keep the promises of the real adapters and no more: the Cart API fake parses the answer's text with
+the functions `cart.CartService` uses; the store builds every item with the DAO's own `order_item`, refuses
+what DynamoDB could not hold (400 KB), and applies a transaction's conditions all or nothing, answering
+with cancellation reasons as DynamoDB does. Hooks let a unit test play a concurrent writer or a busy table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+
+from order_creator.dao import order_item
+from order_creator.errors import CartNotFound, InvalidCart, OrderCreatorError
+from order_creator.models import Cart, exact_json, load_json, parse_cart
+from order_creator.ports import CounterKey, DeadLetter, NumberBlock, OrderKey, Snapshot, WriteResult
+
+_serializer = TypeSerializer()
+_MAX_ITEM_BYTES = 400 * 1024
+
+
+class FakeCarts:
+    """`CartSource` over answers keyed by (tenant id, cart id): a cart's JSON text, or an error to raise."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[str, str], str | OrderCreatorError] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def add(self, document: dict[str, Any], tenant_id: str | None = None) -> None:
+        """Serve this cart document (to `tenant_id`, by default its own tenant)."""
+        self.answers[(tenant_id or str(document["tenantId"]), str(document["cartId"]))] = exact_json(document)
+
+    def fail(self, tenant_id: str, cart_id: str, error: OrderCreatorError) -> None:
+        """Raise `error` for this cart."""
+        self.answers[(tenant_id, cart_id)] = error
+
+    def get_cart(self, tenant_id: str, cart_id: str) -> Cart:
+        self.calls.append((tenant_id, cart_id))
+        answer = self.answers.get((tenant_id, cart_id))
+        if answer is None:
+            raise CartNotFound(f"cart {cart_id} not found for tenant {tenant_id}")
+        if isinstance(answer, OrderCreatorError):
+            raise answer
+        try:
+            document = load_json(answer)
+        except (ValueError, UnicodeError, RecursionError):
+            raise InvalidCart("Cart API answered with malformed JSON") from None
+        return parse_cart(document)
+
+
+class FakeStore:
+    """`OrderStore` in memory: items keyed by (PK, SK), counters by `CounterKey`."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.counters: dict[CounterKey, int] = {}
+        self.reads = 0
+        self.writes = 0
+        # Called before each write: a test plays a concurrent writer, or answers for a busy table.
+        self.before_write: Callable[[FakeStore], WriteResult | None] | None = None
+
+    def read(self, orders: Sequence[OrderKey], counters: Sequence[CounterKey]) -> Snapshot:
+        self.reads += 1
+        snapshot = Snapshot()
+        for key in orders:
+            item = self.items.get((f"TENANT#{key.tenant_id}", f"ORDER#{key.order_id}"))
+            if item is not None:
+                snapshot.existing[key.order_id] = item["cartId"]
+        snapshot.counters.update((k, self.counters[k]) for k in counters if k in self.counters)
+        return snapshot
+
+    def write(self, blocks: Sequence[NumberBlock]) -> WriteResult:
+        self.writes += 1
+        if self.before_write is not None and (forced := self.before_write(self)) is not None:
+            return forced
+        result = WriteResult(committed=False)
+        staged: list[dict[str, Any]] = []
+        for block in blocks:
+            current = self.counters.get(block.counter, 0)
+            if current != block.previous:
+                result.counters[block.counter] = current
+            for order in block.orders:
+                item = order_item(order)
+                _as_dynamodb_would_take_it(item)
+                if (stored := self.items.get((item["PK"], item["SK"]))) is not None:
+                    result.existing[order.id] = stored["cartId"]
+                staged.append(item)
+        if result.counters or result.existing:
+            return result
+        self.counters.update((block.counter, block.last) for block in blocks)
+        self.items.update(((item["PK"], item["SK"]), item) for item in staged)
+        return WriteResult(committed=True)
+
+    def order_numbers(self) -> list[str]:
+        """Every stored order's number, sorted."""
+        return sorted(item["orderNumber"] for item in self.items.values())
+
+
+class FakeDeadLetters:
+    """`DeadLetterSink` that keeps every letter; message ids in `refuse` are reported as not sent."""
+
+    def __init__(self, refuse: set[str] | None = None) -> None:
+        self.letters: list[DeadLetter] = []
+        self.refuse = refuse or set()
+
+    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
+        self.letters.extend(letter for letter in letters if letter.message_id not in self.refuse)
+        return {letter.message_id for letter in letters if letter.message_id in self.refuse}
+
+
+def _as_dynamodb_would_take_it(item: dict[str, Any]) -> None:
+    """Raise as boto3 or DynamoDB would for an item they cannot store (the real DAO meets the same)."""
+    marshalled = {key: _serializer.serialize(value) for key, value in item.items()}
+    encoded = json.dumps(marshalled, ensure_ascii=False).encode("utf-8")
+    if len(encoded) > _MAX_ITEM_BYTES:
+        raise ValueError(f"item of {len(encoded)} bytes is over DynamoDB's 400 KB")
