@@ -1,13 +1,16 @@
 """In-memory fakes of the ports in `order_creator.ports`, for the batch's unit and property tests.
 
 They keep the promises of the real adapters and no more: the Cart API fake parses the answer's text with
-the functions `cart.CartService` uses; the store builds every item with the DAO's own `order_item`, refuses
-what DynamoDB could not hold (400 KB), and applies a transaction's conditions all or nothing, answering
-with cancellation reasons as DynamoDB does. Hooks let a unit test play a concurrent writer or a busy table.
+the functions `cart.CartService` uses; the store builds every item with the DAO's own `order_item`,
+marshals it with boto3's serializer (which raises for a number DynamoDB cannot hold, as it would in the
+DAO), measures it in UTF-8 bytes on its own (an order over 400 KB is refused, as DynamoDB would), and
+applies a transaction's conditions all or nothing, answering with cancellation reasons as DynamoDB does.
+Hooks let a unit test play a concurrent writer or a busy table.
 """
 
 from __future__ import annotations
 
+import decimal
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,11 +19,11 @@ from boto3.dynamodb.types import TypeSerializer
 
 from order_creator.dao import order_item
 from order_creator.errors import CartNotFound, InvalidCart, OrderCreatorError
-from order_creator.models import Cart, exact_json, load_json, parse_cart
+from order_creator.models import Cart, Order, exact_json, load_json, parse_cart
 from order_creator.ports import CounterKey, DeadLetter, NumberBlock, OrderKey, Snapshot, WriteResult
 
 _serializer = TypeSerializer()
-_MAX_ITEM_BYTES = 400 * 1024
+_MAX_ITEM_BYTES = 400_000  # DynamoDB's 400 KB, as the DAO counts it
 
 
 class FakeCarts:
@@ -60,6 +63,7 @@ class FakeStore:
         self.counters: dict[CounterKey, int] = {}
         self.reads = 0
         self.writes = 0
+        self.pending: Sequence[NumberBlock] = ()  # the blocks of the write in progress, for `before_write`
         # Called before each write: a test plays a concurrent writer, or answers for a busy table.
         self.before_write: Callable[[FakeStore], WriteResult | None] | None = None
 
@@ -69,12 +73,13 @@ class FakeStore:
         for key in orders:
             item = self.items.get((f"TENANT#{key.tenant_id}", f"ORDER#{key.order_id}"))
             if item is not None:
-                snapshot.existing[key.order_id] = item["cartId"]
+                snapshot.existing[key] = item["cartId"]
         snapshot.counters.update((k, self.counters[k]) for k in counters if k in self.counters)
         return snapshot
 
     def write(self, blocks: Sequence[NumberBlock]) -> WriteResult:
         self.writes += 1
+        self.pending = blocks
         if self.before_write is not None and (forced := self.before_write(self)) is not None:
             return forced
         result = WriteResult(committed=False)
@@ -84,16 +89,22 @@ class FakeStore:
             if current != block.previous:
                 result.counters[block.counter] = current
             for order in block.orders:
-                item = order_item(order)
-                _as_dynamodb_would_take_it(item)
+                item, key = order_item(order), OrderKey(order.tenant_id, order.id)
+                if (refusal := _dynamodb_refusal(item)) is not None:
+                    result.rejected[key] = refusal
                 if (stored := self.items.get((item["PK"], item["SK"]))) is not None:
-                    result.existing[order.id] = stored["cartId"]
+                    result.existing[key] = stored["cartId"]
                 staged.append(item)
+        if result.rejected:  # refused before any request, as the DAO does
+            return WriteResult(committed=False, rejected=result.rejected)
         if result.counters or result.existing:
             return result
         self.counters.update((block.counter, block.last) for block in blocks)
         self.items.update(((item["PK"], item["SK"]), item) for item in staged)
         return WriteResult(committed=True)
+
+    def item_size(self, order: Order) -> int:
+        return _size(order_item(order))
 
     def order_numbers(self) -> list[str]:
         """Every stored order's number, sorted."""
@@ -112,9 +123,18 @@ class FakeDeadLetters:
         return {letter.message_id for letter in letters if letter.message_id in self.refuse}
 
 
-def _as_dynamodb_would_take_it(item: dict[str, Any]) -> None:
-    """Raise as boto3 or DynamoDB would for an item they cannot store (the real DAO meets the same)."""
-    marshalled = {key: _serializer.serialize(value) for key, value in item.items()}
-    encoded = json.dumps(marshalled, ensure_ascii=False).encode("utf-8")
-    if len(encoded) > _MAX_ITEM_BYTES:
-        raise ValueError(f"item of {len(encoded)} bytes is over DynamoDB's 400 KB")
+def _dynamodb_refusal(item: dict[str, Any]) -> str | None:
+    """Why boto3 or DynamoDB would refuse the item, or None. Raises nothing: the DAO refuses it per order."""
+    try:
+        for value in item.values():
+            _serializer.serialize(value)
+    except decimal.DecimalException:
+        return "a number DynamoDB cannot store"
+    if _size(item) > _MAX_ITEM_BYTES:
+        return "over DynamoDB's 400 KB"
+    return None
+
+
+def _size(item: dict[str, Any]) -> int:
+    # An upper bound of DynamoDB's item size, independent of the DAO's: the item as JSON, in UTF-8.
+    return len(json.dumps(item, default=str, ensure_ascii=False).encode("utf-8"))

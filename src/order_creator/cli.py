@@ -581,7 +581,7 @@ def _dlq_url(parser: argparse.ArgumentParser) -> None:
 
 def _order_json(order: dict[str, Any]) -> str:
     from order_creator.dao import order_key
-    from order_creator.operations import exact_json
+    from order_creator.models import exact_json
 
     keys = {*order_key("", ""), "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "GSI3_PK", "GSI3_SK", "entityType"}
     return exact_json({k: v for k, v in order.items() if k not in keys})

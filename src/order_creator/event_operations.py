@@ -163,7 +163,8 @@ def command(args: Any) -> int:
 
     from order_creator import clients
     from order_creator.errors import ConfigurationError
-    from order_creator.operations import exact_json, render_table
+    from order_creator.models import exact_json
+    from order_creator.operations import render_table
 
     if args.action == "show":
         found = delivered_events(clients.sqs(), args.queue_url, limit=args.max)

@@ -11,7 +11,6 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from order_creator.dao import table_definition
@@ -255,19 +254,6 @@ def message_summary(body: str) -> dict[str, str]:
 
 
 # output ---------------------------------------------------------------------------------------------
-
-
-def exact_json(value: Any) -> str:
-    """JSON text with every Decimal written as the exact number it is (json.dumps would go through float)."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a JSON number")
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {exact_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(exact_json(v) for v in value) + "]"
-    return json.dumps(value)
 
 
 TABLE_WIDTH = 120  # what a row may take; a note beneath it is wrapped to fit

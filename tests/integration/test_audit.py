@@ -18,8 +18,18 @@ import pytest
 from order_creator import audit, cli, clients
 from order_creator.dao import OrderDAO, table_definition
 from order_creator.migrate import MigrationState, migrate
-from tests.factories import LambdaContext, cart, message, new_tenant, record
-from tests.integration.support import assert_gapless, invoke, orders_of, serve_cart, unmarshal
+from tests.factories import (
+    LambdaContext,
+    assert_gapless,
+    cart,
+    invoke,
+    message,
+    new_tenant,
+    orders_of,
+    record,
+    serve_cart,
+    unmarshal,
+)
 
 DAY = date(2025, 12, 30)  # the business day of the factories' dateCreated (2025-12-30T10:15:00+02:00), in UTC
 UTC = ZoneInfo("UTC")

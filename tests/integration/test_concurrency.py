@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.factories import cart, message, new_tenant, record, sqs_event
-from tests.integration.support import assert_gapless, invoke, orders_of, serve_cart
+from tests.factories import assert_gapless, cart, invoke, message, new_tenant, orders_of, record, serve_cart, sqs_event
 
 PROCESSES = 4
 BATCHES = 5

@@ -22,8 +22,7 @@ from order_creator.event_operations import create_bus_with_queue_target, deliver
 from order_creator.events import EventPublisher
 from order_creator.local.stream import StreamWorker
 from order_creator.operations import create_table
-from tests.factories import cart, message, new_tenant, record
-from tests.integration.support import invoke, orders_of, serve_cart
+from tests.factories import cart, invoke, message, new_tenant, orders_of, record, serve_cart
 from tests.reliability import faults as f
 from tests.reliability.faults import WireProxy
 

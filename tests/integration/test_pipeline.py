@@ -15,13 +15,18 @@ from werkzeug import Response
 
 from order_creator.errors import ConfigurationError
 from order_creator.handler import lambda_handler
-from tests.factories import LambdaContext, cart, message, new_tenant, record, sqs_event
-from tests.integration.support import (
+from tests.factories import (
+    LambdaContext,
     assert_gapless,
+    cart,
     counters_of,
     invoke,
+    message,
+    new_tenant,
     orders_of,
+    record,
     serve_cart,
+    sqs_event,
     unmarshal,
 )
 

@@ -18,8 +18,7 @@ import pytest
 
 from order_creator.dao import table_definition
 from order_creator.settings import Settings, TableSettings
-from tests.factories import cart, message, new_tenant, record
-from tests.integration.support import invoke, orders_of, serve_cart, unmarshal
+from tests.factories import cart, invoke, message, new_tenant, orders_of, record, serve_cart, unmarshal
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"

@@ -19,8 +19,7 @@ import pytest
 from order_creator.local import CartApiServer
 from order_creator.operations import create_queue_with_dlq, enqueue, inspect_dead_letters
 from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker, Tally
-from tests.factories import cart, message, new_tenant
-from tests.integration.support import assert_gapless, orders_of
+from tests.factories import assert_gapless, cart, message, new_tenant, orders_of
 
 ORDER_CREATOR = str(Path(sys.executable).parent / "order-creator")
 

@@ -18,8 +18,7 @@ from zoneinfo import ZoneInfo
 
 from order_creator.audit import check_orders, describe
 from order_creator.numbering import parse_day_key
-from tests.factories import cart_json, new_tenant, record
-from tests.integration.support import counters_of, invoke, orders_of
+from tests.factories import cart_json, counters_of, invoke, new_tenant, orders_of, record
 from tests.reliability.faults import CART_MALFORMED, CART_WRONG_TYPE, CartApi, CartReply, Faults
 
 DAYS = (date(2025, 12, 30), date(2025, 12, 31), date(2026, 1, 1))

@@ -22,9 +22,19 @@ from order_creator.batch import OrderCreator, Record, Status, settle
 from order_creator.errors import PermanentError
 from order_creator.handler import lambda_handler
 from order_creator.numbering import day_key
-from tests.factories import LambdaContext, cart, cart_json, message, new_tenant, record, sqs_event
-from tests.integration.support import assert_gapless, invoke, orders_of
-from tests.reliability.fakes import FakeCarts, FakeDeadLetters, FakeStore
+from tests.factories import (
+    LambdaContext,
+    assert_gapless,
+    cart,
+    cart_json,
+    invoke,
+    message,
+    new_tenant,
+    orders_of,
+    record,
+    sqs_event,
+)
+from tests.fakes import FakeCarts, FakeDeadLetters, FakeStore
 from tests.reliability.faults import CartReply
 from tests.reliability.scenario import read_dead_letters
 
@@ -381,10 +391,10 @@ def _personal(case):
 def test_every_record_ends_as_an_order_or_a_permanent_failure_with_a_reason(fakes, batch):
     # Given a batch of messages and carts, each with at most one thing wrong
     carts, store, processor = fakes
-    carts.texts.clear()
+    carts.answers.clear()
     store.items.clear()
     store.counters.clear()
-    records = _records(batch, lambda tenant, cart_id, text: carts.texts.__setitem__((tenant, cart_id), text))
+    records = _records(batch, lambda tenant, cart_id, text: carts.answers.__setitem__((tenant, cart_id), text))
 
     # When the batch runs (on fakes of the ports) and its outcomes are settled with a dead-letter queue
     report = processor.process([_as_record(r) for r in records], lambda: 30.0)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import time
 
-from tests.factories import cart, cart_json, message, new_tenant, record
-from tests.integration.support import assert_gapless, counters_of, invoke, orders_of
+from tests.factories import assert_gapless, cart, cart_json, counters_of, invoke, message, new_tenant, orders_of, record
 from tests.reliability.faults import CONFLICT, CartReply, Faults
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import cart, cart_json, message, new_tenant, record
-from tests.integration.support import assert_gapless, invoke, orders_of
+from tests.factories import assert_gapless, cart, cart_json, invoke, message, new_tenant, orders_of, record
 from tests.reliability import faults as f
 from tests.reliability.child import carts_fetched_by, run_in_child
 from tests.reliability.scenario import build_workload, drain_by_table, read_dead_letters, verify

@@ -10,8 +10,18 @@ import sys
 
 import pytest
 
-from tests.factories import cart, cart_json, message, new_tenant, record
-from tests.integration.support import assert_gapless, counters_of, invoke, orders_of, unmarshal
+from tests.factories import (
+    assert_gapless,
+    cart,
+    cart_json,
+    counters_of,
+    invoke,
+    message,
+    new_tenant,
+    orders_of,
+    record,
+    unmarshal,
+)
 from tests.reliability import faults as f
 from tests.reliability.child import carts_fetched_by, run_in_child
 from tests.reliability.scenario import build_workload, drain_by_table, read_dead_letters, verify

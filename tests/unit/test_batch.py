@@ -19,9 +19,10 @@ from order_creator.errors import (
     OrderConflict,
     StoreUnavailable,
 )
+from order_creator.models import exact_json
 from order_creator.ports import CounterKey, OrderKey, WriteResult
 from tests.factories import cart, message, new_tenant
-from tests.unit.fakes import FakeCarts, FakeDeadLetters, FakeStore
+from tests.fakes import FakeCarts, FakeDeadLetters, FakeStore
 
 DAY = date(2025, 12, 30)
 
@@ -110,7 +111,7 @@ def test_duplicates_within_a_batch_follow_the_first_record():
 
     assert [o.status for o in report.outcomes] == [Status.CREATED, Status.DUPLICATE, Status.PERMANENT]
     assert isinstance(report.outcomes[2].error, OrderConflict)
-    assert len(store.orders) == 1
+    assert len(store.items) == 1
     assert store.counters[CounterKey(tenant, DAY)] == 1
 
 
@@ -173,14 +174,14 @@ def test_same_order_id_stored_with_another_cart_is_permanent():
 def test_a_cart_of_another_tenant_or_id_is_refused(served_tenant, served_cart, reason):
     carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
     document = cart(served_tenant or tenant, served_cart)
-    carts.carts[(tenant, "c1")] = document
+    carts.answers[(tenant, "c1")] = exact_json(document)
 
     report = processor(carts, store).process([rec(message(tenant, "c1"), "m1")], plenty)
 
     assert report.outcomes[0].status is Status.PERMANENT
     assert isinstance(report.outcomes[0].error, InvalidCart)
     assert reason in str(report.outcomes[0].error)
-    assert store.orders == {}
+    assert store.items == {}
 
 
 def test_a_counter_moved_by_another_lambda_is_renumbered_from_its_new_value():
@@ -218,7 +219,7 @@ def test_an_order_created_between_read_and_write_is_a_duplicate_and_the_rest_clo
             OrderCreator(carts, helper, ZoneInfo("UTC"), cart_worst_case_seconds=3.0).process(
                 [rec(first, "elsewhere")], plenty
             )
-            s.orders.update(helper.orders)
+            s.items.update(helper.items)
             s.counters.update(helper.counters)
 
     store.before_write = inject
@@ -227,7 +228,7 @@ def test_an_order_created_between_read_and_write_is_a_duplicate_and_the_rest_clo
 
     assert [o.status for o in report.outcomes] == [Status.DUPLICATE, Status.CREATED]
     assert report.outcomes[1].order_number == "ORD-20251230-00002"
-    assert sorted(o.order_number for o in store.orders.values()) == ["ORD-20251230-00001", "ORD-20251230-00002"]
+    assert store.order_numbers() == ["ORD-20251230-00001", "ORD-20251230-00002"]
 
 
 class LambdaClock:
@@ -264,7 +265,7 @@ def test_endless_contention_is_retried_until_the_deadline_then_ends_transient_wi
     assert isinstance(report.outcomes[0].error, DeadlineExceeded)
     assert store.writes > 20
     assert 0 <= clock.left < STORE_SAFETY_SECONDS
-    assert store.orders == {}
+    assert store.items == {}
 
 
 def test_a_record_that_keeps_losing_the_counter_is_written_while_time_remains():
@@ -416,7 +417,7 @@ def test_a_later_record_with_another_cart_waits_while_the_first_is_unsettled():
 
     # Then neither is decided: both come back, and nothing is dead-lettered or written
     assert [o.status for o in report.outcomes] == [Status.TRANSIENT, Status.TRANSIENT]
-    assert store.orders == {}
+    assert store.items == {}
 
 
 def test_a_repeat_of_a_stored_order_after_a_conflicting_record_is_a_duplicate():
@@ -472,4 +473,4 @@ def test_an_order_the_store_cannot_hold_is_permanent_and_the_others_are_written(
     # Then the others are created, numbered 1 and 2, and the refused one is a permanent UnstorableOrder
     assert [o.status for o in report.outcomes] == [Status.CREATED, Status.PERMANENT, Status.CREATED]
     assert report.outcomes[1].error is not None and report.outcomes[1].error.error_type == "UnstorableOrder"
-    assert sorted(o.order_number for o in store.orders.values()) == ["ORD-20251230-00001", "ORD-20251230-00002"]
+    assert store.order_numbers() == ["ORD-20251230-00001", "ORD-20251230-00002"]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from order_creator.operations import exact_json
+from order_creator.models import exact_json
 
 API_PREFIX = "/v1.0"
 _SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"

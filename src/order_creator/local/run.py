@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from order_creator.event_operations import create_bus_with_queue_target, delivered_events
-from order_creator.models import load_json
+from order_creator.models import exact_json, load_json
 from order_creator.operations import (
     DeadLetterMessage,
     OperationError,
     create_queue_with_dlq,
     create_table,
     enqueue,
-    exact_json,
     inspect_dead_letters,
     message_summary,
     money,
