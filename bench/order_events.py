@@ -37,7 +37,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.factories import LambdaContext, cart, message, record, sqs_event  # noqa: E402
+from tests.factories import cart, lambda_context, message, record, sqs_event  # noqa: E402
 
 BLOCK = re.compile(r"<!-- order-events:begin -->.*<!-- order-events:end -->", re.DOTALL)
 ENV = {
@@ -76,7 +76,7 @@ def create_orders(cart_api: Any, tenant: str, start: int, count: int) -> dict[st
         pending = {o: r for o, r in records.items() if o not in committed}
         if not pending:
             return committed
-        response = lambda_handler(sqs_event(*pending.values()), LambdaContext(60))
+        response = lambda_handler(sqs_event(*pending.values()), lambda_context(60))
         now = time.time()
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         committed.update((o, now) for o, r in pending.items() if r["messageId"] not in failed)
@@ -117,7 +117,7 @@ def measure_publisher(records: list[dict[str, Any]], batch_size: int) -> dict[st
         for start in range(0, len(records), batch_size):
             event = {"Records": records[start : start + batch_size]}
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            response = events.lambda_handler(event, LambdaContext(60))
+            response = events.lambda_handler(event, lambda_context(60))
             cpu += time.process_time() - cpu0
             wall += time.perf_counter() - wall0
             assert response == {"batchItemFailures": []}, response

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from boto3.dynamodb.types import TypeDeserializer
 
 from order_creator.models import exact_json
+from order_creator.worker import WorkerContext
 
 _deserializer = TypeDeserializer()
 
@@ -101,22 +102,9 @@ def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
     return {"Records": list(records)}
 
 
-class LambdaContext:
-    """A Lambda context whose remaining time counts down from `seconds`."""
-
-    function_name = "OrderCreatorRecord-test"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:OrderCreatorRecord-test"
-    memory_limit_in_mb = 256
-    log_group_name = "/aws/lambda/OrderCreatorRecord-test"
-    log_stream_name = "test"
-
-    def __init__(self, seconds: float = 30.0) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+def lambda_context(seconds: float = 30.0) -> WorkerContext:
+    """A Lambda context whose remaining time counts down from `seconds` (the worker's, the one context class)."""
+    return WorkerContext(time.monotonic() + seconds)
 
 
 def serve_cart(httpserver: Any, document: dict[str, Any], *, tenant_id: str | None = None) -> None:
@@ -132,7 +120,7 @@ def invoke(*records: dict[str, Any], seconds: float = 30.0) -> list[str]:
     """Run the real handler on these records; return the message ids it reported as failed."""
     from order_creator.handler import lambda_handler
 
-    response = lambda_handler(sqs_event(*records), LambdaContext(seconds))
+    response = lambda_handler(sqs_event(*records), lambda_context(seconds))
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
 

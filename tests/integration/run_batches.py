@@ -9,7 +9,7 @@ import json
 import sys
 
 from order_creator.handler import lambda_handler
-from tests.factories import LambdaContext
+from tests.factories import lambda_context
 
 
 def main(path: str) -> None:
@@ -17,7 +17,7 @@ def main(path: str) -> None:
         events = json.load(events_file)
     failed: list[str] = []
     for event in events:
-        response = lambda_handler(event, LambdaContext(60))
+        response = lambda_handler(event, lambda_context(60))
         failed.extend(failure["itemIdentifier"] for failure in response["batchItemFailures"])
     sys.stdout.write("FAILED " + json.dumps(failed) + "\n")
 

@@ -151,8 +151,9 @@ def test_an_order_over_400_kb_is_rejected_without_a_request(table_name, moto_url
     assert dao.read([OrderKey(tenant, "o1")], [counter]).counters == {}
 
 
-def test_a_number_dynamodb_cannot_hold_is_rejected_without_a_request(dao):
+def test_a_number_dynamodb_cannot_hold_is_rejected_without_a_request(table_name, moto_url):
     # Given an order whose total has 40 significant digits (built past validation, which refuses it)
+    dao, calls = counted_dao(table_name, moto_url)
     tenant = new_tenant()
     bad = order(tenant, "o1", 1).model_copy(update={"total": Decimal("1." + "1" * 39)})
 

@@ -16,11 +16,11 @@ from werkzeug import Response
 from order_creator.errors import ConfigurationError
 from order_creator.handler import lambda_handler
 from tests.factories import (
-    LambdaContext,
     assert_gapless,
     cart,
     counters_of,
     invoke,
+    lambda_context,
     message,
     new_tenant,
     orders_of,
@@ -344,20 +344,20 @@ def test_a_failed_send_to_the_dead_letter_queue_keeps_the_message(lambda_env, mo
 
 def test_an_event_that_is_not_an_sqs_event_raises(lambda_env):
     with pytest.raises(ValueError, match="not an SQS event"):
-        lambda_handler({"detail-type": "Scheduled Event"}, LambdaContext())
+        lambda_handler({"detail-type": "Scheduled Event"}, lambda_context())
     with pytest.raises(ValueError, match="not an SQS event"):
-        lambda_handler({"Records": [{"eventSource": "aws:s3", "messageId": "x"}]}, LambdaContext())
+        lambda_handler({"Records": [{"eventSource": "aws:s3", "messageId": "x"}]}, lambda_context())
 
 
 def test_an_empty_batch_succeeds(lambda_env):
-    assert lambda_handler(sqs_event(), LambdaContext()) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(), lambda_context()) == {"batchItemFailures": []}
 
 
 def test_a_bad_environment_fails_the_invocation_naming_the_variable(lambda_env, monkeypatch):
     monkeypatch.delenv("DYNAMODB_TABLE_NAME")
 
     with pytest.raises(ConfigurationError, match="DYNAMODB_TABLE_NAME"):
-        lambda_handler(sqs_event(record("{}")), LambdaContext())
+        lambda_handler(sqs_event(record("{}")), lambda_context())
 
 
 def test_logs_carry_ids_but_never_the_email_or_address(lambda_env, httpserver, caplog):

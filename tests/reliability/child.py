@@ -85,7 +85,7 @@ def main() -> None:
     """Child entry point."""
     import importlib
 
-    from tests.factories import LambdaContext
+    from tests.factories import lambda_context
 
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
     if level:
@@ -94,7 +94,7 @@ def main() -> None:
     event_path, response_path, handler = sys.argv[1:4]
     module, _, name = handler.rpartition(".")
     lambda_handler = getattr(importlib.import_module(module), name)
-    response = lambda_handler(json.loads(Path(event_path).read_text()), LambdaContext(30.0))
+    response = lambda_handler(json.loads(Path(event_path).read_text()), lambda_context(30.0))
     Path(response_path).write_text(json.dumps(response))
 
 

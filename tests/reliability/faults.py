@@ -20,9 +20,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from order_creator.local.loopback import LoopbackServer, reply
 
 # Fault kinds, by where they happen. Each is one answer on the wire.
 THROTTLE = "dynamodb_throughput_exceeded"  # 400 ProvisionedThroughputExceededException
@@ -128,68 +130,60 @@ class Crash:
 # --- the DynamoDB / SQS proxy ---------------------------------------------------------------------
 
 
-class WireProxy:
-    """An HTTP proxy on loopback in front of the moto server, for boto3 (DynamoDB and SQS JSON protocols)."""
+class WireProxy(LoopbackServer):
+    """An HTTP proxy on loopback in front of the moto server, for boto3 (DynamoDB and SQS JSON protocols).
 
-    def __init__(self, upstream: str) -> None:
+    It injects faults and crashes, delays requests as a network would, and counts them with the emulator's
+    own time: requests reach moto one at a time (as moto serves them anyway), so the time under the lock is
+    moto's. `GET /__counts` answers the counts as JSON, for a proxy running in another process (the bench).
+    """
+
+    def __init__(self, upstream: str, delay: float = 0.0) -> None:
+        super().__init__()
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.delay = delay  # seconds every request waits: the network's round trip
+        self.reset()
+        self._lock = threading.Lock()
+        self._moto = threading.Lock()
+
+    def reset(self) -> None:
+        """No faults, no crash armed, no write delay, counts cleared."""
         self.faults = Faults()
         self.crash: Crash | None = None
-        self.write_delay = 0.0  # seconds every TransactWriteItems waits: a slow DynamoDB
+        self.write_delay = 0.0  # seconds every TransactWriteItems waits on top: a slow DynamoDB
         self.operations: Counter[str] = Counter()
+        self.moto_seconds: dict[str, float] = {}  # the emulator's own time, per operation
+        self.abandoned = 0  # answers the client no longer waited for
         # Every PutEvents entry EventBridge (moto) accepted, exactly as the client sent it: moto re-reads
         # a Detail through float before delivering, so exact amounts are checked here.
         self.published: list[dict[str, Any]] = []
         self.transaction_bytes: list[int] = []  # each TransactWriteItems' items, sized by the emulator's rules
-        self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> str:
-        """Serve in daemon threads; return the endpoint URL."""
-        proxy = self
+    def counts(self) -> dict[str, Any]:
+        """Requests per operation, moto's seconds per operation, answers abandoned."""
+        with self._lock:
+            return {
+                "operations": dict(self.operations),
+                "moto_seconds": dict(self.moto_seconds),
+                "abandoned": self.abandoned,
+            }
 
-        class Handler(_QuietHandler):
-            def do_POST(self) -> None:
-                with contextlib.suppress(ConnectionError):  # a client killed mid-request
-                    proxy._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="wire-proxy", daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def reset(self) -> None:
-        """No faults, no crash armed, counts cleared."""
-        self.faults = Faults()
-        self.crash = None
-        self.write_delay = 0.0
-        self.operations.clear()
-        self.published = []
-        self.transaction_bytes.clear()
-
-    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        if request.command == "GET" and request.path == "/__counts":
+            reply(request, 200, json.dumps(self.counts()).encode())
+            return
         body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
         service, _, operation = (request.headers.get("X-Amz-Target") or "").partition(".")
-        self.operations[operation] += 1
-        if operation == "TransactWriteItems" and self.write_delay:
-            time.sleep(self.write_delay)
+        with self._lock:
+            self.operations[operation] += 1
+        time.sleep(self.delay + (self.write_delay if operation == "TransactWriteItems" else 0.0))
         if operation == "TransactWriteItems":
             # moto accepts any transaction size; DynamoDB refuses over 4 MB every time, so the proxy does.
             size = _transaction_bytes(body)
             self.transaction_bytes.append(size)
             if size > MAX_TRANSACTION_BYTES:
-                _send(request, *_validation_error("Transaction request cannot be larger than 4 MB"))
+                reply(request, *_validation_error("Transaction request cannot be larger than 4 MB"))
                 return
         crash = self.crash
         if crash is not None and _kills_before(crash.step, operation):
@@ -197,26 +191,27 @@ class WireProxy:
             request.close_connection = True
             return
         kind = self.faults.choose(_applicable(service, operation))
+        if kind is not None and kind != COMMIT_THEN_500:
+            reply(request, *_fault_answer(kind, body))
+            return
         if operation == "PutEvents":
             self._put_events(request, body, kind)
             return
-        if kind is not None and kind != COMMIT_THEN_500:
-            _send(request, *_fault_answer(kind, body))
-            return
-        status, answer, headers = self._forward(request, body)
+        status, answer, headers = self._forward(request, body, operation)
         if crash is not None and crash.step == TRANSACTION_COMMITTED and operation == "TransactWriteItems":
             crash.kill()
             request.close_connection = True
             return
         if kind == COMMIT_THEN_500:
-            _send(request, *_fault_answer(DYNAMODB_500, body))
-            return
-        _send(request, status, answer, headers)
+            status, answer, headers = _fault_answer(DYNAMODB_500, body)
+        if not reply(request, status, answer, headers):
+            with self._lock:
+                self.abandoned += 1
 
     def _put_events(self, request: BaseHTTPRequestHandler, body: bytes, kind: str | None) -> None:
         """PutEvents: record what moto accepts; refuse it whole, or every second entry, when a fault says so."""
         if kind in (EVENTS_500, EVENTS_THROTTLED):
-            _send(request, *_fault_answer(kind, body))
+            reply(request, *_fault_answer(kind, body))
             return
         entries = json.loads(body)["Entries"]
         refused = set(range(1, len(entries), 2)) if kind == EVENTS_PARTIAL else set()
@@ -225,9 +220,9 @@ class WireProxy:
         sent = [e for i, e in enumerate(entries) if i not in refused]
         results: list[dict[str, Any]] = []
         if sent:
-            status, answer, headers = self._forward(request, json.dumps({"Entries": sent}).encode())
+            status, answer, headers = self._forward(request, json.dumps({"Entries": sent}).encode(), "PutEvents")
             if status != 200:
-                _send(request, status, answer, headers)
+                reply(request, status, answer, headers)
                 return
             results = json.loads(answer)["Entries"]
             self.published.extend(e for e, r in zip(sent, results, strict=True) if "EventId" in r)
@@ -244,21 +239,30 @@ class WireProxy:
             request.close_connection = True
             return
         document = {"FailedEntryCount": sum("ErrorCode" in r for r in merged), "Entries": merged}
-        _send(request, 200, json.dumps(document).encode(), [("Content-Type", "application/x-amz-json-1.1")])
+        reply(request, 200, json.dumps(document).encode(), [("Content-Type", "application/x-amz-json-1.1")])
 
-    def _forward(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes, list[tuple[str, str]]]:
-        # moto's single-threaded server closes every connection, so one connection per request.
+    def _forward(
+        self, request: BaseHTTPRequestHandler, body: bytes, operation: str
+    ) -> tuple[int, bytes, list[tuple[str, str]]]:
+        # moto's single-threaded server closes every connection, so one connection per request. Content-Length
+        # is http.client's to set (a _HOP_BY_HOP): PutEvents may forward fewer entries than it received.
         connection = http.client.HTTPConnection(*self.upstream, timeout=60)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         try:
-            # Content-Length is http.client's to set: PutEvents may forward fewer entries than it received.
-            headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP | {"content-length"}}
-            connection.request("POST", request.path, body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
-            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP | {"content-length"}]
-            return response.status, answer, kept
+            with self._moto:
+                started = time.perf_counter()
+                connection.request(request.command, request.path, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+                busy = time.perf_counter() - started
+        except (OSError, http.client.HTTPException):
+            return 502, b"upstream failed", [("Content-Type", "text/plain")]
         finally:
             connection.close()
+        with self._lock:
+            self.moto_seconds[operation] = self.moto_seconds.get(operation, 0.0) + busy
+        kept = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
+        return response.status, answer, kept
 
 
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024  # DynamoDB's limit on the aggregate size of a transaction's items
@@ -296,10 +300,10 @@ def _applicable(service: str, operation: str) -> tuple[str, ...]:
         if operation == "TransactWriteItems":
             return DYNAMODB_FAULTS
         return (THROTTLE, THROTTLING, DYNAMODB_500)
-    if service == "AmazonSQS" and operation == "SendMessageBatch":
-        return (SQS_500,)
     if service == "AWSEvents" and operation == "PutEvents":
         return EVENTS_FAULTS
+    if service == "AmazonSQS" and operation == "SendMessageBatch":
+        return (SQS_500,)
     return ()
 
 
@@ -336,7 +340,9 @@ def _fault_answer(kind: str, request_body: bytes) -> tuple[int, bytes, list[tupl
     return status, json.dumps(document).encode(), [("Content-Type", "application/x-amz-json-1.0")]
 
 
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"})
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "content-length"}
+)
 
 
 # --- the Cart API -------------------------------------------------------------------------------------
@@ -366,7 +372,7 @@ class CartReply:
         return bool(self.headers or self.trickle or self.padding or not self.content_length)
 
 
-class CartApi:
+class CartApi(LoopbackServer):
     """The Cart API on loopback (`GET /v1.0/carts/{cartId}?tenantId=`), threaded like a real one.
 
     Carts are registered per (tenant id, cart id); an unknown one answers 404. On top, a seeded share of
@@ -375,98 +381,75 @@ class CartApi:
     headers and `bytes_sent` what the hostile answers actually put on the wire.
     """
 
+    path = "/v1.0"
+
     def __init__(self, timeout_hold: float = 1.0, slow_delay: float = 0.15) -> None:
-        self.faults = Faults()
-        self.crash: Crash | None = None
+        super().__init__()
         self.timeout_hold = timeout_hold
         self.slow_delay = slow_delay
-        self.delay = 0.0  # every answer waits this long (the deadline tests)
-        self.requests = 0
-        self.seen: list[dict[str, str]] = []
-        self.bytes_sent = 0
         self._carts: dict[tuple[str, str], CartReply] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._scheme = "http"
+        self.reset()
 
     def start(self, tls: ssl.SSLContext | None = None) -> str:
         """Serve in daemon threads (over TLS with `tls`); return the base URL with its version (CART_LAMBDA_API_URL)."""
-        api = self
-
-        class Handler(_QuietHandler):
-            def do_GET(self) -> None:
-                with contextlib.suppress(ConnectionError):  # a client killed or timed out mid-request
-                    api._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-        self._scheme = "https" if tls is not None else "http"
-        threading.Thread(target=self._server.serve_forever, name="cart-api", daemon=True).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"{self._scheme}://{host}:{port}/v1.0"
+            self.scheme = "https"
+        return super().start()
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        super().stop()
 
     def reset(self) -> None:
         """No carts, no faults, no crash armed, no delay."""
         with self._lock:
             self._carts.clear()
             self.requests = 0
-            self.seen.clear()
+            self.seen: list[dict[str, str]] = []
             self.bytes_sent = 0
         self.faults = Faults()
-        self.crash = None
-        self.delay = 0.0
+        self.crash: Crash | None = None
+        self.delay = 0.0  # every answer waits this long (the deadline tests)
 
-    def put(self, tenant_id: str, cart_id: str, reply: CartReply) -> None:
-        """Answer requests for this cart with `reply`."""
+    def put(self, tenant_id: str, cart_id: str, answer: CartReply) -> None:
+        """Answer requests for this cart with `answer`."""
         with self._lock:
-            self._carts[(tenant_id, cart_id)] = reply
+            self._carts[(tenant_id, cart_id)] = answer
 
-    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(request.path)
         tenant_id = parse_qs(parts.query).get("tenantId", [""])[0]
         cart_id = unquote(parts.path.removeprefix("/v1.0/carts/"))
         with self._lock:
             self.requests += 1
             self.seen.append(dict(request.headers.items()))
-            reply = self._carts.get((tenant_id, cart_id))
-        delay = self.delay + (reply.delay if reply is not None else 0.0)
+            answer = self._carts.get((tenant_id, cart_id))
+        delay = self.delay + (answer.delay if answer is not None else 0.0)
         if delay:
             self._stopping.wait(delay)
         kind = self.faults.choose(CART_FAULTS)
         if kind == CART_TIMEOUT:
             # Hold the answer past the client's timeout; the client gives up and retries.
             self._stopping.wait(self.timeout_hold)
-            _send(request, 503, b'{"message": "too late"}', [("Content-Type", "application/json")])
+            reply(request, 503, b'{"message": "too late"}')
             return
         if kind in (CART_500, CART_429):
-            status = 500 if kind == CART_500 else 429
-            _send(request, status, b'{"message": "injected"}', [("Content-Type", "application/json")])
+            reply(request, 500 if kind == CART_500 else 429, b'{"message": "injected"}')
             return
         if kind == CART_SLOW:
             self._stopping.wait(self.slow_delay)
-        if reply is None:
-            reply = CartReply('{"message": "cart not found"}', status=404)
-        elif reply.fault is not None:
-            self.faults.count(reply.fault)
-        body = reply.body.encode("utf-8", "surrogatepass")
-        if reply.hostile:
-            self._send_hostile(request, reply, body)
+        if answer is None:
+            answer = CartReply('{"message": "cart not found"}', status=404)
+        elif answer.fault is not None:
+            self.faults.count(answer.fault)
+        body = answer.body.encode("utf-8", "surrogatepass")
+        if answer.hostile:
+            self._send_hostile(request, answer, body)
         else:
-            _send(request, reply.status, body, [("Content-Type", reply.content_type)])
+            reply(request, answer.status, body, [("Content-Type", answer.content_type)])
         if self.crash is not None:
             self.crash.cart_answered()
 
@@ -540,30 +523,3 @@ def self_signed_tls(folder: str) -> tuple[ssl.SSLContext, str]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context, str(cert_path)
-
-
-# --- plumbing -------------------------------------------------------------------------------------------
-
-
-class _QuietHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as boto3 and requests expect
-
-    def handle(self) -> None:
-        with contextlib.suppress(ConnectionError):  # a client killed between two requests
-            super().handle()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log: the test output stays the handler's own."""
-
-
-def _send(request: BaseHTTPRequestHandler, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
-    try:
-        request.send_response(status)
-        for name, value in headers:
-            request.send_header(name, value)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
-        request.wfile.flush()
-    except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout) or was killed
-        request.close_connection = True

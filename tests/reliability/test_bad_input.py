@@ -23,11 +23,11 @@ from order_creator.errors import PermanentError
 from order_creator.handler import lambda_handler
 from order_creator.numbering import day_key
 from tests.factories import (
-    LambdaContext,
     assert_gapless,
     cart,
     cart_json,
     invoke,
+    lambda_context,
     message,
     new_tenant,
     orders_of,
@@ -482,7 +482,7 @@ def test_the_real_handler_ends_each_record_as_an_order_or_a_dead_letter(rig, bat
 def test_an_event_that_is_not_an_sqs_event_raises(rig, event):
     # Given an event that is not a Lambda SQS event / When the handler gets it / Then it raises ValueError
     with pytest.raises(ValueError, match="not an SQS event"):
-        lambda_handler(event, LambdaContext())
+        lambda_handler(event, lambda_context())
 
 
 def test_a_record_with_an_empty_or_missing_body_is_a_permanent_failure(rig):
@@ -506,7 +506,7 @@ def test_a_record_with_an_empty_or_missing_body_is_a_permanent_failure(rig):
 
 def test_an_event_with_no_records_creates_nothing(rig):
     # Given an SQS event without records / When the handler runs / Then it reports nothing and writes nothing
-    assert lambda_handler(sqs_event(), LambdaContext()) == {"batchItemFailures": []}
+    assert lambda_handler(sqs_event(), lambda_context()) == {"batchItemFailures": []}
     assert orders_of(rig.dynamodb, rig.table, TENANT) == []
 
 

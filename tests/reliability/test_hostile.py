@@ -17,8 +17,18 @@ from typing import Any
 import pytest
 
 from order_creator.handler import lambda_handler
-from tests.factories import LambdaContext, cart, cart_json, message, new_tenant, record, sqs_event
-from tests.integration.support import assert_gapless, invoke, orders_of
+from tests.factories import (
+    assert_gapless,
+    cart,
+    cart_json,
+    invoke,
+    lambda_context,
+    message,
+    new_tenant,
+    orders_of,
+    record,
+    sqs_event,
+)
 from tests.reliability import faults as f
 from tests.reliability.child import run_in_child
 from tests.reliability.faults import CartApi, CartReply
@@ -378,7 +388,7 @@ def test_an_event_whose_record_attributes_are_not_an_object_raises_value_error(r
     # Given an SQS record whose attributes are a string / When the handler gets it / Then ValueError
     broken = {**record(message(new_tenant(), "cart-1")), "attributes": "SentTimestamp=1"}
     with pytest.raises(ValueError, match="not an SQS event"):
-        lambda_handler(sqs_event(broken), LambdaContext())
+        lambda_handler(sqs_event(broken), lambda_context())
 
 
 def test_a_sent_timestamp_that_is_not_a_number_of_milliseconds_is_ignored(rig):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from order_creator.event_operations import create_bus_with_queue_target, delivered_events
+from order_creator.local.cart_api import CartApiServer
 from order_creator.models import exact_json, load_json
 from order_creator.operations import (
     DeadLetterMessage,
@@ -125,6 +126,17 @@ def load_messages(path: str | Path) -> list[LocalMessage]:
     return messages
 
 
+def load_carts(path: str | Path) -> list[dict[str, Any]]:
+    """The carts file: a JSON array of cart documents. Raises OSError or ValueError, naming the file."""
+    document = read_json(path)
+    if not isinstance(document, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("tenantId"), str) and isinstance(c.get("cartId"), str)
+        for c in document
+    ):
+        raise ValueError(f"{path}: expected a JSON array of carts, each with a tenantId and a cartId")
+    return document
+
+
 def read_json(path: str | Path) -> Any:
     """A JSON file with exact numbers; OSError when unreadable, ValueError naming the file when malformed."""
     try:
@@ -150,10 +162,8 @@ def run_local(
     its entry expected, 1 otherwise; raises `Interrupted` (after printing what it knows) when a signal
     stopped it.
     """
-    from order_creator.local.cart_api import CartApiServer
-
     messages = load_messages(messages_path)
-    cart_api = CartApiServer.from_file(carts_path)
+    cart_api = CartApiServer(load_carts(carts_path))
     with ExitStack() as stack:
         endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
         endpoint = endpoint_url
