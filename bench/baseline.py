@@ -85,7 +85,6 @@ class SeedBaseline:
                 TableName=self._table,
                 Item=_marshal(order_item(order)),
                 ConditionExpression="attribute_not_exists(PK) AND attribute_not_exists(SK)",
-                ReturnConsumedCapacity="TOTAL",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -99,7 +98,6 @@ class SeedBaseline:
             UpdateExpression="ADD currentValue :one",
             ExpressionAttributeValues={":one": {"N": "1"}},
             ReturnValues="UPDATED_NEW",
-            ReturnConsumedCapacity="TOTAL",
         )
         return int(response["Attributes"]["currentValue"]["N"])
 

@@ -14,6 +14,7 @@ and 0.5 for an UpdateItem. The rules used:
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 from collections import Counter
@@ -33,7 +34,6 @@ class Tally:
     failed: Counter[str] = field(default_factory=Counter)  # error code → count
     write_units: float = 0.0
     read_units: float = 0.0
-    moto_units: float = 0.0  # what moto's ConsumedCapacity said, for the record
 
     @property
     def requests(self) -> int:
@@ -45,24 +45,20 @@ class Tally:
         return sum(n for op, n in self.operations.items() if op in ("UpdateItem", "PutItem", "TransactWriteItems"))
 
     def minus(self, before: Tally) -> Tally:
-        """The difference since `before` (a copy taken earlier)."""
-        return Tally(
-            self.operations - before.operations,
-            self.http_attempts - before.http_attempts,
-            self.failed - before.failed,
-            self.write_units - before.write_units,
-            self.read_units - before.read_units,
-            self.moto_units - before.moto_units,
-        )
+        """The difference since `before` (a snapshot taken earlier)."""
+        return self.plus(before, sign=-1)
 
-    def copy(self) -> Tally:
+    def plus(self, other: Tally, sign: int = 1) -> Tally:
+        """The sum of both tallies (or, with `sign=-1`, the difference)."""
+        operations, failed = Counter(self.operations), Counter(self.failed)
+        operations.update({k: sign * n for k, n in other.operations.items()})
+        failed.update({k: sign * n for k, n in other.failed.items()})
         return Tally(
-            Counter(self.operations),
-            self.http_attempts,
-            Counter(self.failed),
-            self.write_units,
-            self.read_units,
-            self.moto_units,
+            +operations,
+            self.http_attempts + sign * other.http_attempts,
+            +failed,
+            self.write_units + sign * other.write_units,
+            self.read_units + sign * other.read_units,
         )
 
 
@@ -81,7 +77,7 @@ class Meter:
 
     def snapshot(self) -> Tally:
         with self._lock:
-            return self.tally.copy()
+            return copy.deepcopy(self.tally)
 
     def _remember(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["bench_params"] = dict(params)
@@ -94,25 +90,14 @@ class Meter:
         operation = model.name
         params = context.get("bench_params", {})
         code = parsed.get("Error", {}).get("Code")
-        writes, reads = _units(operation, params, failed=code is not None, condition_failed=_condition_failed(code))
-        moto = sum(float(c.get("CapacityUnits", 0) or 0) for c in _capacity_list(parsed.get("ConsumedCapacity")))
+        condition_failed = code == "ConditionalCheckFailedException"
+        writes, reads = _units(operation, params, failed=code is not None, condition_failed=condition_failed)
         with self._lock:
             self.tally.operations[operation] += 1
             if code:
                 self.tally.failed[code] += 1
             self.tally.write_units += writes
             self.tally.read_units += reads
-            self.tally.moto_units += moto
-
-
-def _condition_failed(code: str | None) -> bool:
-    return code == "ConditionalCheckFailedException"
-
-
-def _capacity_list(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        return [value]
-    return list(value or [])
 
 
 def _units(operation: str, params: dict[str, Any], *, failed: bool, condition_failed: bool) -> tuple[float, float]:
@@ -122,15 +107,9 @@ def _units(operation: str, params: dict[str, Any], *, failed: bool, condition_fa
         # The counter item is a few dozen bytes before and after the update: one unit.
         return _write_units(item_size(params["Key"]) + 32), 0.0
     if operation == "TransactWriteItems" and not failed:
-        total = 0.0
-        for entry in params["TransactItems"]:
-            if "Put" in entry:
-                total += 2 * _write_units(item_size(entry["Put"]["Item"]))
-            elif "Update" in entry:
-                total += 2 * _write_units(item_size(entry["Update"]["Key"]) + 32)
-            else:
-                total += 2.0
-        return total, 0.0
+        puts = (e["Put"]["Item"] for e in params["TransactItems"] if "Put" in e)
+        updates = sum(1 for e in params["TransactItems"] if "Put" not in e)  # counters: one unit each
+        return 2 * (sum(_write_units(item_size(item)) for item in puts) + updates), 0.0
     if operation == "BatchGetItem":
         keys = sum(len(table["Keys"]) for table in params["RequestItems"].values())
         return 0.0, float(keys)  # every item here is far below 4 KB
