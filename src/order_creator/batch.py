@@ -62,6 +62,7 @@ MAX_ITEMS_PER_TRANSACTION = 100  # DynamoDB's limit: a counter and up to 99 orde
 # by its item-size rules (`OrderStore.item_size`); 4,000,000 leaves room for the counters.
 MAX_TRANSACTION_BYTES = 4_000_000
 STORE_SAFETY_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -268,12 +269,12 @@ class OrderCreator:
             _dequeue(queue, written.outcomes)
             failed_rounds = 0 if written.progressed else failed_rounds + 1
             if queue and not written.progressed:
-                self._back_off(failed_rounds, written.contention, budget)
+                self._back_off(failed_rounds, written, budget)
         return outcomes, conflicts
 
     def _write_round(self, queue: dict[CounterKey, list[_Draft]], counters: dict[CounterKey, int]) -> _Round:
         """Number the next chunk of every group from `counters`, write them, and learn from what was refused."""
-        decided = _Round()
+        decided, started = _Round(), time.perf_counter()
         for transaction in list(_pack(queue, counters, self._clock(), self._store.item_size)):
             drafts = [d for _, chunk in transaction for d in chunk]
             try:
@@ -293,15 +294,18 @@ class OrderCreator:
             decided.conflicts += sum(counters.get(k, 0) != v for k, v in result.counters.items())
             counters.update(result.counters)
             decided.outcomes.update((d.record.message_id, o) for d in drafts if (o := _refused(d, result)) is not None)
+        decided.seconds = time.perf_counter() - started
         return decided
 
-    def _back_off(self, failed_rounds: int, contention: bool, budget: float) -> None:
-        # Full jitter, never past the deadline. A moved counter is retried almost at once: its new value is
-        # known, one of the contenders wins each round, and the sooner the losers try again the sooner the
-        # counter moves on. Throttling and transaction conflicts may have failed every contender: those wait
-        # longer, exponentially, capped well below a batch's time.
-        cap = min(0.5, 0.025 * 2**failed_rounds) if contention else 0.02
-        self._sleep(min(budget, random.uniform(0, cap)))  # noqa: S311 - jitter, not cryptography
+    def _back_off(self, failed_rounds: int, lost: _Round, budget: float) -> None:
+        # Full jitter over a window that doubles with every round lost, never past the deadline. The window
+        # starts at what a write round takes here (the store's queueing included): a hot counter has one
+        # winner a round, and losers that come back at once only queue behind its next write (on DynamoDB,
+        # conflict with it); spread out, they keep the winner moving and the store's queue short. Throttling
+        # and transaction conflicts start from a longer base.
+        base = max(lost.seconds, 0.05 if lost.contention else 0.01)
+        window = min(MAX_BACKOFF_SECONDS, base * 2**failed_rounds)
+        self._sleep(min(budget, random.uniform(0, window)))  # noqa: S311 - jitter, not cryptography
 
 
 @dataclass
@@ -312,6 +316,7 @@ class _Round:
     conflicts: int = 0  # counters found moved by another writer
     progressed: bool = False  # a transaction committed
     contention: bool = False  # the store was busy (throttling, transaction conflicts)
+    seconds: float = 0.0  # how long the round's writes took
 
 
 def _resolve(drafts: list[_Draft], snapshot: Snapshot) -> tuple[list[_Draft], dict[str, Outcome]]:
