@@ -75,9 +75,6 @@ FULL = Plan((1, 10, 100), {1: 25, 10: 15, 100: 7}, cold_reps=9, memory_batch=100
 QUICK = Plan((1, 10), {1: 1, 10: 1}, cold_reps=1, memory_batch=10, contention_batches=1)
 
 
-# servers ------------------------------------------------------------------------------------------
-
-
 class Servers:
     """The moto process and the network processes (proxy + Cart API), stopped on exit."""
 
@@ -133,12 +130,8 @@ def counts_since(before: tuple[int, float, int], after: tuple[int, float, int]) 
 
 
 def counter_of(client: Any, tenant: str, seed: bool) -> int:
-    key = (
-        {"PK": {"S": "COUNTER"}, "SK": {"S": f"ORDER_NUMBER#{tenant}#{DAY}"}}
-        if seed
-        else {"PK": {"S": f"COUNTER#{tenant}"}, "SK": {"S": f"ORDER_NUMBER#{DAY}"}}
-    )
-    item = client.get_item(TableName=TABLE, Key=key, ConsistentRead=True).get("Item")
+    pk, sk = ("COUNTER", f"ORDER_NUMBER#{tenant}#{DAY}") if seed else (f"COUNTER#{tenant}", f"ORDER_NUMBER#{DAY}")
+    item = client.get_item(TableName=TABLE, Key={"PK": {"S": pk}, "SK": {"S": sk}}, ConsistentRead=True).get("Item")
     return int(item["currentValue"]["N"]) if item else 0
 
 
@@ -149,9 +142,6 @@ def check_gapless(client: Any, tenant: str, expected: int, seed: bool) -> str | 
     if [(v.day, v.ok) for v in verdicts] != [(BUSINESS_DAY, True)] or counter != expected:
         return f"tenant {tenant}: expected 1..{expected}; " + "; ".join(describe(v) for v in verdicts)
     return None
-
-
-# 1 and 2: latency, requests, write units -----------------------------------------------------------------
 
 
 def run_latency(plan: Plan, handler: Any, seed: Any, meters: dict[str, Any], direct: Any, proxy: str) -> list[Case]:
@@ -221,9 +211,6 @@ def run_redelivery(handler: Any, seed: Any, meters: dict[str, Any], direct: Any)
     return results
 
 
-# 3 and 4: fresh processes ---------------------------------------------------------
-
-
 def run_worker(
     mode: str, events: list[dict[str, Any]], env: dict[str, str], *flags: str
 ) -> tuple[dict[str, Any], float]:
@@ -291,9 +278,6 @@ def run_memory(plan: Plan, env: dict[str, str], direct: Any) -> Memory:
     return Memory(project["peak_rss_kib"], seed["peak_rss_kib"], int(output), plan.memory_batch)
 
 
-# 5: contention ----------------------------------------------------------------------------------------
-
-
 def run_contention(plan: Plan, env: dict[str, str], direct: Any, proxy: str) -> Contention:
     """A flash sale: 8 processes on one tenant and day, each handling batches of 10 back to back, with a 60 s
     deadline per batch; what they report failed is redelivered (as SQS would) and counted by its error type."""
@@ -333,9 +317,6 @@ def run_contention(plan: Plan, env: dict[str, str], direct: Any, proxy: str) -> 
         check_gapless(direct, tenant, orders, seed=False),
         *counts_since(proxied_before, proxy_counts(proxy)),
     )
-
-
-# main -----------------------------------------------------------------------------------------------
 
 
 def measure(plan: Plan, args: argparse.Namespace, servers: Servers, command: str, info: dict[str, str]) -> Results:

@@ -1,14 +1,7 @@
-"""The network the benchmark runs against: the emulator, a delaying proxy in front of it, and a slow Cart API.
-
-Each runs in its own process (`python bench/servers.py moto|network ...`), so the code under test does
-not share a GIL with the servers, and prints its URL(s) as one JSON line on stdout when ready.
-
-- `moto`: the project's single-threaded moto server (`order_creator.local.MotoServer`), which serialises
-  requests as DynamoDB does, with one fix of its speed (`copy_tables_once`).
-- `network`: the reliability suite's wire proxy (`tests.reliability.faults.WireProxy`, no faults), which waits
-  `--dynamodb-delay` seconds before forwarding each request to moto and times moto's own work (clients reach
-  it through `AWS_ENDPOINT_URL`), and the local Cart API in a variation where every cart exists: three items,
-  answered after `--cart-delay` seconds. Both serve concurrent requests, as the real services do.
+"""The network the benchmark runs against, each role in its own process (so that the code under test does not share
+a GIL with it), printing its URL(s) as one JSON line when ready: `moto`, the project's single-threaded moto server
+(with `copy_tables_once`); `network`, the reliability suite's wire proxy without faults, adding `--dynamodb-delay` to
+each request, and the local Cart API where every cart exists, answering after `--cart-delay`.
 """
 
 from __future__ import annotations
