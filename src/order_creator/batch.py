@@ -235,23 +235,17 @@ class OrderCreator:
     def _timed_cart(self, draft: _Draft) -> tuple[Cart | OrderCreatorError, float | None]:
         started = time.perf_counter()
         try:
-            cart: Cart | OrderCreatorError = self._carts.get_cart(draft.message.tenant_id, draft.message.cart_id)
+            return self._carts.get_cart(draft.message.tenant_id, draft.message.cart_id), time.perf_counter() - started
         except OrderCreatorError as error:
-            cart = error
-        return cart, time.perf_counter() - started
+            return error, time.perf_counter() - started
 
     # 3. number and write --------------------------------------------------------------------------
 
     def _number_and_write(
         self, pending: list[_Draft], counters: dict[CounterKey, int], remaining_seconds: Callable[[], float]
     ) -> tuple[dict[str, Outcome], int]:
-        """Write rounds until every draft is decided or the Lambda's time runs short; the outcomes and the
-        number of counters found moved.
-
-        Bounded by the deadline, not by a count: under a hot tenant every round has a winner, and a record
-        that keeps losing still has its turn while time remains (giving up would only make SQS redeliver it
-        after the visibility timeout).
-        """
+        """Write rounds until every draft is decided or the Lambda's time runs short (not a count of rounds: a
+        hot counter has a winner every round); the outcomes, and how many counters were found moved."""
         queue: dict[CounterKey, list[_Draft]] = defaultdict(list)
         for draft in pending:
             queue[draft.counter].append(draft)
@@ -298,11 +292,9 @@ class OrderCreator:
         return decided
 
     def _back_off(self, failed_rounds: int, lost: _Round, budget: float) -> None:
-        # Full jitter over a window that doubles with every round lost, never past the deadline. The window
-        # starts at what a write round takes here (the store's queueing included): a hot counter has one
-        # winner a round, and losers that come back at once only queue behind its next write (on DynamoDB,
-        # conflict with it); spread out, they keep the winner moving and the store's queue short. Throttling
-        # and transaction conflicts start from a longer base.
+        # Full jitter over a window that starts at what a write round takes (queueing included) and doubles
+        # per round lost: losers that come back at once only queue behind the winner's next write (on DynamoDB,
+        # conflict with it); spread out, they keep it moving. Throttling and conflicts start from a longer base.
         base = max(lost.seconds, 0.05 if lost.contention else 0.01)
         window = min(MAX_BACKOFF_SECONDS, base * 2**failed_rounds)
         self._sleep(min(budget, random.uniform(0, window)))  # noqa: S311 - jitter, not cryptography
@@ -459,13 +451,9 @@ def _refused(draft: _Draft, result: WriteResult) -> Outcome | None:
 
 
 def _follow(draft: _Draft, first: _Draft, decided: Outcome) -> Outcome:
-    """A later record with an order id already in the batch: the stored order, else the first record, decides.
-
-    When the first record found or wrote the order, the stored cart decides (same cart: a duplicate;
-    another: a conflict). Otherwise the first failed, and a record of the same cart ends as it did. Another
-    cart: a permanent conflict once the first is settled; while the first is still to be retried, so is this
-    one, since its cart may yet be the one that wins (it would be wrong to dead-letter it then).
-    """
+    """A later record of an order already in the batch. A stored order's cart decides (same cart: a duplicate,
+    another: a conflict); else the first failed: the same cart ends as it did, another is a conflict once the
+    first is settled, and retried while the first is (its cart may yet be the one that wins)."""
     if decided.stored_cart_id is not None:
         return _existing(draft, decided.stored_cart_id)
     if draft.message.cart_id == first.message.cart_id:
