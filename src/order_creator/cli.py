@@ -316,12 +316,12 @@ def _local(args: argparse.Namespace) -> int:
 
 def _cart_api(args: argparse.Namespace) -> int:
     from order_creator.local.cart_api import CartApiServer
-    from order_creator.local.run import EXAMPLES
+    from order_creator.local.run import EXAMPLES, load_carts
     from order_creator.operations import OperationError
 
     carts = args.carts or EXAMPLES / "carts.json"
     try:
-        server = CartApiServer.from_file(carts, port=args.port)
+        server = CartApiServer(load_carts(carts), port=args.port)
     except OSError as error:
         if error.filename:  # the carts file
             raise
