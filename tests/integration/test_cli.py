@@ -426,11 +426,11 @@ class HoldingProxy(WireProxy):
         self.arrived = threading.Event()
         self.released = threading.Event()
 
-    def _handle(self, request: Any) -> None:
+    def handle(self, request: Any) -> None:
         if (request.headers.get("X-Amz-Target") or "").endswith(f".{self.operation}"):
             self.arrived.set()
             self.released.wait(30)
-        super()._handle(request)
+        super().handle(request)
 
 
 @pytest.fixture
