@@ -19,10 +19,10 @@ from order_creator import audit, cli, clients
 from order_creator.dao import OrderDAO, table_definition
 from order_creator.migrate import MigrationState, migrate
 from tests.factories import (
-    LambdaContext,
     assert_gapless,
     cart,
     invoke,
+    lambda_context,
     message,
     new_tenant,
     orders_of,
@@ -227,7 +227,7 @@ def test_the_nightly_audit_checks_the_day_and_emits_numbering_violations(
     monkeypatch.setattr(audit, "RECHECK_SECONDS", 0)  # other tests' planted violations share the day
 
     # When the scheduled handler runs for that day
-    summary = audit.lambda_handler({"day": "2025-12-30"}, LambdaContext())
+    summary = audit.lambda_handler({"day": "2025-12-30"}, lambda_context())
 
     # Then it reports the day, the broken tenant and the metric, and logs the violation by ids only
     out = capsys.readouterr().out
