@@ -14,8 +14,7 @@ from order_creator.cart import CartService
 from order_creator.errors import CartRejected
 from order_creator.local import CartApiServer, IamAuth
 from order_creator.settings import Settings
-from tests.factories import cart, message, new_tenant, record
-from tests.integration.support import invoke, orders_of
+from tests.factories import cart, invoke, message, new_tenant, orders_of, record
 from tests.integration.test_pipeline import dead_letters
 
 SIGNATURE_MISMATCH = "The request signature we calculated does not match the signature you provided"
