@@ -6,6 +6,7 @@ numbers must be JSON numbers, money never passes through `float`, dates must car
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, date, datetime
@@ -18,13 +19,14 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
     ValidationError,
+    PlainValidator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic.alias_generators import to_camel
 
 from order_creator.errors import InvalidCart, InvalidMessage
@@ -39,18 +41,31 @@ _MAX_TEXT = 256
 _MAX_ITEMS = 250
 # DynamoDB numbers (contract §3, §5): 38 significant digits, magnitudes from 1E-130 to below 1E+126.
 _TABLE_DIGITS = 38
-_TABLE_SMALLEST = Decimal("1E-130")
-_TABLE_BOUND = Decimal("1E+126")
+_TABLE_SMALLEST_EXPONENT = -130  # 1E-130
+_TABLE_BOUND_EXPONENT = 126  # 1E+126
 # The amount checks must be exact. Storable amounts span exponents -167 (38 digits from 1E-130) to +125,
 # a line multiplies by at most 10^6 and a cart adds at most 250 lines: about 310 digits cover every sum.
 _EXACT = 400
 
 
-def _json_number(value: Any) -> Any:
-    """Amounts must be JSON numbers: no strings, booleans or floats (floats mean someone skipped Decimal)."""
+def _amount(value: Any, *, at_most: int | None = None) -> Decimal:
+    """An amount as DynamoDB can hold it, exactly (see `_storable`), or a validation error naming the rule.
+
+    One plain function instead of Pydantic's decimal and constraint machinery: it accepts exactly what
+    `Decimal` with `ge=0`, `le=at_most` and `allow_inf_nan=False` after a JSON-number check accepted, with
+    the same error types and messages, at a fraction of the cost (twelve amounts a cart).
+    """
+    # Amounts must be JSON numbers: no strings, booleans or floats (floats mean someone skipped Decimal).
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise ValueError("must be a JSON number")
-    return value
+    amount = value if isinstance(value, Decimal) else Decimal(value)
+    if not amount.is_finite():
+        raise PydanticCustomError("finite_number", "Input should be a finite number")
+    if amount < 0:
+        raise PydanticCustomError("greater_than_equal", "Input should be greater than or equal to {ge}", {"ge": 0})
+    if at_most is not None and amount > at_most:
+        raise PydanticCustomError("less_than_equal", "Input should be less than or equal to {le}", {"le": at_most})
+    return _storable(amount)
 
 
 def _storable(value: Decimal) -> Decimal:
@@ -58,18 +73,23 @@ def _storable(value: Decimal) -> Decimal:
 
     Refuses (ValueError, naming the rule, not the value) only what the table cannot hold exactly.
     """
-    digits = value.as_tuple().digits
-    if not any(digits):
+    if not value:
         return Decimal(0)  # a zero of any exponent is the zero DynamoDB stores
-    # normalize() in a context as wide as the number: trailing zeros go, nothing is rounded
-    exact = value.normalize(Context(prec=len(digits), Emin=MIN_EMIN, Emax=MAX_EMAX))
-    if len(exact.as_tuple().digits) > _TABLE_DIGITS:
-        raise ValueError(f"has more than {_TABLE_DIGITS} significant digits, more than DynamoDB can store")
-    if abs(exact) < _TABLE_SMALLEST:
+    digits = value.as_tuple().digits
+    if len(digits) <= _TABLE_DIGITS:
+        # The common case, without normalising: the magnitude is the leading digit's exponent.
+        exact = value
+    else:
+        # normalize() in a context as wide as the number: trailing zeros go, nothing is rounded
+        exact = value.normalize(Context(prec=len(digits), Emin=MIN_EMIN, Emax=MAX_EMAX))
+        if len(exact.as_tuple().digits) > _TABLE_DIGITS:
+            raise ValueError(f"has more than {_TABLE_DIGITS} significant digits, more than DynamoDB can store")
+    # |x| < 1E-130 exactly when its leading digit sits below 10^-130; |x| >= 1E+126 when at or above 10^126
+    if exact.adjusted() < _TABLE_SMALLEST_EXPONENT:
         raise ValueError("is below 1E-130, the smallest number DynamoDB can store")
-    if abs(exact) >= _TABLE_BOUND:
+    if exact.adjusted() >= _TABLE_BOUND_EXPONENT:
         raise ValueError("is 1E+126 or more, beyond the numbers DynamoDB can store")
-    return value if len(digits) <= _TABLE_DIGITS else exact
+    return exact
 
 
 def _aware_timestamp(value: str) -> str:
@@ -110,10 +130,8 @@ def _http_url(value: str) -> str:
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=_MAX_TEXT)]
 # The Cart API owns prices: any amount the table can hold is stored exactly as given (contract §3).
-Money = Annotated[Decimal, BeforeValidator(_json_number), Field(ge=0, allow_inf_nan=False), AfterValidator(_storable)]
-Percentage = Annotated[
-    Decimal, BeforeValidator(_json_number), Field(ge=0, le=100, allow_inf_nan=False), AfterValidator(_storable)
-]
+Money = Annotated[Decimal, PlainValidator(_amount)]
+Percentage = Annotated[Decimal, PlainValidator(functools.partial(_amount, at_most=100))]
 Timestamp = Annotated[str, Field(max_length=64), AfterValidator(_aware_timestamp)]
 IsoDate = Annotated[str, Field(max_length=10), AfterValidator(_iso_date)]
 Email = Annotated[str, AfterValidator(_email)]
