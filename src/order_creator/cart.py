@@ -1,8 +1,9 @@
-"""CartService: the HTTP adapter for the Cart API (contract §3).
+"""CartService: the HTTP adapter for the Cart API (contract §3), on urllib3 directly.
 
-Transient failures (408, 429, 5xx, timeouts, refused connections) are retried by urllib3's `Retry` with
-exponential backoff and jitter; `Retry-After` is not honoured, so the worst case stays
-timeout × (retries + 1) plus a little backoff, which the batch's deadline check accounts for.
+Transient failures (408, 429, 5xx, timeouts, refused connections, a body cut off before its end) are
+retried as urllib3's `Retry` counts them, with exponential backoff and jitter; `Retry-After` is not
+honoured, so the worst case stays timeout × (retries + 1) plus a little backoff, which the batch's
+deadline check accounts for. With CART_API_AUTH=iam every attempt is signed afresh.
 
 A hostile or broken Cart API cannot stretch that: CART_API_TIMEOUT_SECONDS bounds each request as a
 whole (a server trickling its headers or body a byte at a time is cut off at the deadline, not merely
@@ -18,13 +19,15 @@ import io
 import os
 import socket
 import time
+import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse, PoolManager, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError, MaxRetryError
+from urllib3.util import make_headers
 from urllib3.util.retry import Retry
 
 from order_creator.errors import CartNotFound, CartRejected, CartUnavailable, InvalidCart
@@ -42,7 +45,7 @@ class CartService:
     def __init__(self, settings: Settings, *, pool_size: int = 16) -> None:
         self._base = settings.cart_api_base
         self._timeout = settings.cart_api_timeout_seconds
-        retry = Retry(
+        self._retry = Retry(
             total=settings.cart_api_max_retries,
             connect=settings.cart_api_max_retries,
             read=settings.cart_api_max_retries,
@@ -57,41 +60,69 @@ class CartService:
             respect_retry_after_header=False,
             raise_on_status=False,
         )
-        self._session = requests.Session()
-        self._session.mount("http://", _BoundedAdapter(max_retries=retry, pool_maxsize=pool_size))
-        self._session.mount("https://", _BoundedAdapter(max_retries=retry, pool_maxsize=pool_size))
-        self._session.headers["Accept"] = "application/json"
-        # The environment's proxy and CA bundle settings, read once here instead of on every request (requests'
-        # trust_env looks them up, and ~/.netrc, per call: a tenth of a GET's CPU). A .netrc is not consulted.
-        self._session.proxies = requests.utils.get_environ_proxies(self._base)
-        self._session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        self._session.trust_env = False
-        if settings.cart_api_auth == "iam":
-            self._session.auth = _SigV4()
+        self._headers = {"Accept": "application/json", **make_headers(accept_encoding=True)}
+        self._http = _pool_manager(self._base, pool_size)
+        self._signer = _SigV4() if settings.cart_api_auth == "iam" else None
 
     def get_cart(self, tenant_id: str, cart_id: str) -> Cart:
         """The validated cart, or CartNotFound / CartRejected / InvalidCart / CartUnavailable."""
-        url = f"{self._base}/carts/{quote(cart_id, safe='')}"
+        url = f"{self._base}/carts/{quote(cart_id, safe='')}?{urlencode({'tenantId': tenant_id})}"
+        retry = self._retry
+        while True:
+            try:
+                return parse_cart(load_json(self._fetch(url, tenant_id, cart_id)))
+            except _Retryable as retryable:
+                try:
+                    retry = retry.increment("GET", url, response=retryable.response, error=retryable.error)
+                except MaxRetryError:
+                    if retryable.response is not None:
+                        status = retryable.response.status
+                        raise CartUnavailable(f"Cart API answered {status} after retries") from None
+                    raise CartUnavailable(f"Cart API unreachable: {type(retryable.error).__name__}") from None
+                retry.sleep()
+            except (ValueError, UnicodeError, RecursionError):
+                raise InvalidCart("Cart API answered with malformed JSON") from None
+
+    def _fetch(self, url: str, tenant_id: str, cart_id: str) -> bytes:
+        """One attempt: the body of a 200, or the permanent error, or `_Retryable`."""
+        headers = self._headers if self._signer is None else self._signer.sign(url, self._headers)
         try:
-            # stream: the status decides before any of the body is read, and the body is read in bounded steps
-            with self._session.get(
-                url, params={"tenantId": tenant_id}, timeout=self._timeout, stream=True, allow_redirects=False
-            ) as response:
-                _check_status(response.status_code, tenant_id, cart_id)
-                body = _read_body(response)
-        except requests.RequestException as exc:
-            raise CartUnavailable(f"Cart API unreachable: {type(exc).__name__}") from None
+            # not preloaded: the status decides before any of the body is read, and the body is read in bounded steps
+            response = self._http.urlopen(
+                "GET", url, headers=headers, timeout=self._timeout, retries=False, redirect=False, preload_content=False
+            )
+        except HTTPError as exc:
+            raise _Retryable(error=exc) from None
+        complete = False
         try:
-            return parse_cart(load_json(body))
-        except (ValueError, UnicodeError, RecursionError):
-            raise InvalidCart("Cart API answered with malformed JSON") from None
+            if response.status in _TRANSIENT_STATUS:
+                raise _Retryable(response=response)
+            _check_status(response.status, tenant_id, cart_id)
+            body = _read_body(response)
+            complete = True
+            return body
+        except HTTPError as exc:  # a body cut off, trickled past the deadline or undecodable
+            raise _Retryable(error=exc) from None
+        finally:
+            if not complete:
+                response.close()  # what is left unread is never read: the connection is not reused
+            response.release_conn()
+
+
+class _Retryable(Exception):
+    """An attempt that failed transiently: its response (a transient status) or its error."""
+
+    def __init__(self, *, response: BaseHTTPResponse | None = None, error: Exception | None = None) -> None:
+        super().__init__()
+        self.response = response
+        self.error = error
 
 
 def _check_status(status: int, tenant_id: str, cart_id: str) -> None:
     if status == 404:
         raise CartNotFound(f"cart {cart_id} not found for tenant {tenant_id}")
-    if status in _TRANSIENT_STATUS or status >= 500:
-        raise CartUnavailable(f"Cart API answered {status} after retries")
+    if status >= 500:
+        raise CartUnavailable(f"Cart API answered {status}")
     if 400 <= status < 500:
         raise CartRejected(f"Cart API refused the request with {status}")
     if 300 <= status < 400:
@@ -100,7 +131,7 @@ def _check_status(status: int, tenant_id: str, cart_id: str) -> None:
         raise CartUnavailable(f"Cart API answered {status}")
 
 
-def _read_body(response: requests.Response) -> bytes:
+def _read_body(response: BaseHTTPResponse) -> bytes:
     """The JSON body, at most 2 MB of it: refused as soon as it is known to be larger, never read whole."""
     content_type = response.headers.get("Content-Type", "")
     if "json" not in content_type.lower():
@@ -110,11 +141,35 @@ def _read_body(response: requests.Response) -> bytes:
         raise InvalidCart("Cart API answered with a body over 2 MB")
     body = bytearray()
     # Decoded chunks: a small compressed body cannot expand past the limit unnoticed either.
-    for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
+    for chunk in response.stream(_CHUNK_BYTES, decode_content=True):
         body += chunk
         if len(body) > _MAX_BODY_BYTES:
             raise InvalidCart("Cart API answered with a body over 2 MB")
     return bytes(body)
+
+
+def _pool_manager(base: str, pool_size: int) -> PoolManager:
+    """Connections to the Cart API through the environment's proxy and with its CA bundle, read once here.
+
+    The variables are those `requests` honoured: HTTP(S)_PROXY/ALL_PROXY with NO_PROXY, and
+    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (else the bundle botocore uses for AWS itself).
+    """
+    parts = urlsplit(base)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
+        proxy = None
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _default_ca_bundle()
+    tls: dict[str, Any] = {"ca_cert_dir" if os.path.isdir(ca_bundle) else "ca_certs": ca_bundle}
+    manager = ProxyManager(proxy, maxsize=pool_size, **tls) if proxy else PoolManager(maxsize=pool_size, **tls)
+    manager.pool_classes_by_scheme = {"http": _BoundedPool, "https": _BoundedTlsPool}
+    return manager
+
+
+def _default_ca_bundle() -> str:
+    from botocore.httpsession import get_cert_path
+
+    return str(get_cert_path(True))
 
 
 # --- one deadline for the whole request ------------------------------------------------------------------
@@ -197,16 +252,8 @@ class _BoundedTlsPool(HTTPSConnectionPool):
     ConnectionCls = _BoundedTlsConnection
 
 
-class _BoundedAdapter(HTTPAdapter):
-    """requests' adapter on the connections above."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _BoundedPool, "https": _BoundedTlsPool}
-
-
-class _SigV4(requests.auth.AuthBase):
-    """Signs each request for `execute-api` with the function's credentials (CART_API_AUTH=iam)."""
+class _SigV4:
+    """Signs each attempt for `execute-api` with the function's credentials (CART_API_AUTH=iam)."""
 
     def __init__(self) -> None:
         import boto3
@@ -215,13 +262,13 @@ class _SigV4(requests.auth.AuthBase):
         self._credentials = session.get_credentials()
         self._region = session.region_name or "us-east-1"
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+    def sign(self, url: str, headers: dict[str, str]) -> dict[str, str]:
+        """`headers` and the signature of a GET of `url` (its query string included), signed now."""
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
         if self._credentials is None:
             raise CartUnavailable("CART_API_AUTH=iam but no AWS credentials are available")
-        signed = AWSRequest(method=request.method, url=request.url, headers={"Accept": "application/json"})
+        signed = AWSRequest(method="GET", url=url, headers={"Accept": headers["Accept"]})
         SigV4Auth(self._credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(signed)
-        request.headers.update(dict(signed.headers.items()))
-        return request
+        return {**headers, **dict(signed.headers.items())}

@@ -21,13 +21,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictInt,
     ValidationError,
-    PlainValidator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from order_creator.errors import InvalidCart, InvalidMessage
 
