@@ -365,11 +365,12 @@ class CartReply:
     trickle_headers: bool = False
     padding: int = 0
     content_length: bool = True
+    cut: int = 0  # the body's last `cut` bytes are announced in Content-Length but never sent (the connection closes)
 
     @property
     def hostile(self) -> bool:
         """Whether this answer needs the raw writer (anything a well-behaved server would not do)."""
-        return bool(self.headers or self.trickle or self.padding or not self.content_length)
+        return bool(self.headers or self.trickle or self.padding or not self.content_length or self.cut)
 
 
 class CartApi(LoopbackServer):
@@ -463,7 +464,7 @@ class CartApi(LoopbackServer):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
             self._write(request, head, reply.trickle if reply.trickle_headers else 0.0)
-            self._write(request, body, 0.0 if reply.trickle_headers else reply.trickle)
+            self._write(request, body[: len(body) - reply.cut], 0.0 if reply.trickle_headers else reply.trickle)
             chunk = b" " * 65536
             left = reply.padding
             while left > 0 and not self._stopping.is_set():

@@ -272,6 +272,22 @@ def test_over_tls_a_trickling_body_is_cut_off_and_the_connection_serves_the_next
         api.stop()
 
 
+def test_a_cart_body_cut_off_before_its_end_is_retried_then_transient(rig):
+    # Given a Cart API whose answer for one cart announces its length but closes the connection 10 bytes short
+    tenant = new_tenant("cut")
+    _serve(rig, tenant, "cart-cut", cut=10)
+    _serve(rig, tenant, "cart-ok")
+    cut, good = record(message(tenant, "cart-cut")), record(message(tenant, "cart-ok"))
+
+    # When the handler runs the batch (one retry allowed)
+    failures = invoke(cut, good)
+
+    # Then the cut cart was asked for twice (contract §3: retried) and is a transient failure; the other is an order
+    assert failures == [cut["messageId"]]
+    assert rig.carts.requests == 3
+    assert set(_by_cart(rig, tenant)) == {"cart-ok"}
+
+
 def test_a_redirect_loop_is_not_followed(rig):
     # Given a Cart API that answers one cart with a 302 to itself
     tenant = new_tenant("loop")
