@@ -126,6 +126,9 @@ class OrderDAO:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
         self._client = client
+        # The item and size `item_size` computed for packing, reused by the write of the same Order object
+        # (held here, so its id cannot be reused meanwhile); emptied by each write, recomputed when missing.
+        self._sized: dict[int, tuple[Order, dict[str, Any], int]] = {}
 
     # reads -----------------------------------------------------------------------------------
 
@@ -183,6 +186,7 @@ class OrderDAO:
                 except UnstorableItem as refusal:
                     rejected[key] = str(refusal)
                 meaning.append(("order", key))
+        self._sized.clear()
         if rejected:
             return WriteResult(committed=False, rejected=rejected)
         try:
@@ -216,11 +220,18 @@ class OrderDAO:
 
     def item_size(self, order: Order) -> int:
         """The order's item size in bytes by DynamoDB's rules (UTF-8 names and strings, numbers by digits)."""
-        return _item_size(order_item(order))
-
-    def _order_put(self, order: Order) -> dict[str, Any]:
         item = order_item(order)
         size = _item_size(item)
+        self._sized[id(order)] = (order, item, size)
+        return size
+
+    def _order_put(self, order: Order) -> dict[str, Any]:
+        sized = self._sized.get(id(order))
+        if sized is not None and sized[0] is order:
+            item, size = sized[1], sized[2]
+        else:
+            item = order_item(order)
+            size = _item_size(item)
         if size > MAX_ITEM_BYTES:
             raise UnstorableItem(f"the order is {size:,} bytes; DynamoDB stores at most 400 KB an item")
         try:
