@@ -333,6 +333,24 @@ def test_a_redirect_to_another_host_never_gets_the_signed_request(rig, status):
         other.stop()
 
 
+def test_each_attempt_of_a_signed_request_is_signed_afresh(rig):
+    # Given CART_API_AUTH=iam and a Cart API that answers one cart with a 503 after 1.1 s, every time
+    rig.configure(CART_API_AUTH="iam", CART_API_TIMEOUT_SECONDS="2")
+    tenant = new_tenant("resign")
+    _serve(rig, tenant, "cart-down", status=503, delay=1.1)
+    sent = record(message(tenant, "cart-down"))
+
+    # When the handler runs it (one retry)
+    failures = invoke(sent)
+
+    # Then both attempts were signed, the retry when it was sent (a later X-Amz-Date, another signature), not
+    # with the first attempt's signature, which SigV4's five minutes would refuse after a long enough wait
+    assert failures == [sent["messageId"]]
+    first, retry = rig.carts.seen
+    assert first["X-Amz-Date"] < retry["X-Amz-Date"]
+    assert first["Authorization"] != retry["Authorization"]
+
+
 @pytest.mark.parametrize("content_length", [True, False], ids=["with-length", "until-close"])
 def test_a_cart_body_over_2_mb_is_refused_without_being_read_whole(rig, content_length):
     # Given a Cart API that answers one cart with 50 MB (the cart, then spaces), announced or not
