@@ -49,9 +49,10 @@ def signed_by_the_function(base_url: str, tenant_id: str) -> requests.PreparedRe
         {"DYNAMODB_TABLE_NAME": "orders", "CART_LAMBDA_API_URL": base_url, "CART_API_AUTH": "iam"}
     )
     prepared = requests.Request("GET", f"{base_url}/carts/c-1", params={"tenantId": tenant_id}).prepare()
-    signer = CartService(settings)._session.auth
+    signer = CartService(settings)._signer
     assert signer is not None
-    return signer(prepared)
+    prepared.headers.update(signer.sign(str(prepared.url), {"Accept": "application/json"}))
+    return prepared
 
 
 @pytest.fixture
