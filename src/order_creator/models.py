@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     StrictInt,
     ValidationError,
@@ -130,8 +131,11 @@ def _http_url(value: str) -> str:
 Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=_MAX_TEXT)]
 # The Cart API owns prices: any amount the table can hold is stored exactly as given (contract §3).
-Money = Annotated[Decimal, PlainValidator(_amount)]
-Percentage = Annotated[Decimal, PlainValidator(functools.partial(_amount, at_most=100))]
+# PlainValidator's own serializer hands its JSON string to the decimal serializer again (a warning for every
+# amount dumped as JSON): this one gives that serializer the Decimal, so dumps are as with a plain Decimal.
+_AS_DECIMAL = PlainSerializer(lambda amount: amount, return_type=Decimal, when_used="json")
+Money = Annotated[Decimal, PlainValidator(_amount), _AS_DECIMAL]
+Percentage = Annotated[Decimal, PlainValidator(functools.partial(_amount, at_most=100)), _AS_DECIMAL]
 Timestamp = Annotated[str, Field(max_length=64), AfterValidator(_aware_timestamp)]
 IsoDate = Annotated[str, Field(max_length=10), AfterValidator(_iso_date)]
 Email = Annotated[str, AfterValidator(_email)]
