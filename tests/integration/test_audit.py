@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from order_creator import audit, cli, clients
+from order_creator import audit, clients
 from order_creator.dao import OrderDAO, table_definition
 from order_creator.migrate import MigrationState, migrate
 from tests.factories import (
@@ -55,24 +55,6 @@ def by_number(dynamodb: Any, table: str, tenant: str) -> dict[int, dict[str, Any
 def verdicts(table: str, tenant: str) -> list[audit.DayAudit]:
     store = OrderDAO(table, clients.dynamodb())
     return list(audit.NumberingAudit(store, UTC, recheck_seconds=0).tenant(tenant))
-
-
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], moto_url: str) -> Any:
-    """`order-creator ARGS` in this process, against the session's moto; returns (exit code, stdout, stderr)."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
-        monkeypatch.setenv(name, moto_url)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = cli.main([*args])
-        except SystemExit as exit_:  # argparse's way out
-            code = int(exit_.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def put(dynamodb: Any, table: str, item: dict[str, Any]) -> None:

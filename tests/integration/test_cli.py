@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import requests
 
-from order_creator import cli
 from order_creator.dao import table_definition
 from order_creator.local.run import EXAMPLES
 from order_creator.models import load_json
@@ -59,24 +58,6 @@ def without_aws(environ: dict[str, str]) -> dict[str, str]:
     """The environment of a fresh machine: no AWS settings, no handler settings."""
     prefixes = ("AWS_", "DYNAMODB_", "CART_", "DEAD_LETTER_", "POWERTOOLS_", "LOG_LEVEL")
     return {k: v for k, v in environ.items() if not k.startswith(prefixes)}
-
-
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], moto_url: str) -> Any:
-    """`order-creator ARGS` in this process (against the session's moto); returns (exit code, stdout, stderr)."""
-    for name in cli._ENDPOINT_VARIABLES:
-        monkeypatch.setenv(name, moto_url)  # restored afterwards, whatever --endpoint-url sets
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = cli.main([*args])
-        except SystemExit as exit_:  # argparse's way out
-            code = int(exit_.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 # order-creator local ---------------------------------------------------------------------------------
