@@ -17,7 +17,6 @@ from tests.integration.test_cli import order_creator, without_aws
 from tests.integration.test_worker import new_queue, queue_counts
 
 ORDER_ID = "3f0b6c1e-8d0a-4f6e-9f57-000000000000"  # a well-formed id no test creates
-run = test_cli.run  # the fixture: `order-creator ARGS` in this process
 tenant_orders = test_cli.tenant_orders  # the fixture: seven orders of a new tenant, 30 and 31 December 2025
 
 
