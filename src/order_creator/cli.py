@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import time
 import uuid
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from order_creator.interrupts import Interrupted, handle_signals
+from order_creator.interrupts import Interrupted, handle_signals, received
 
 EXIT_FAILED = 1  # the command ran and its answer is no (no such order, results not as expected)
 EXIT_USAGE = 2  # the command line or the environment is wrong (a bad argument, a missing table or queue...)
@@ -101,6 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Interrupted as interrupt:  # wherever it landed, even while an error was being reported
             _err(f"order-creator: interrupted by {interrupt.name}")
             return interrupt.exit_code
+        except Exception:
+            # A library can turn the interrupt into an error of its own (Pydantic, building a schema, raises
+            # SchemaError): after a signal, whatever ends the command is that signal's doing.
+            signum = received()
+            if signum is None:
+                raise
+            _err(f"order-creator: interrupted by {signal.Signals(signum).name}")
+            return 128 + signum
 
 
 def _run(argv: Sequence[str] | None) -> int:

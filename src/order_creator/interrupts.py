@@ -82,6 +82,11 @@ def handle_signals(*, restore: bool = True) -> Iterator[None]:
             signal.signal(sig, handler if restore else signal.SIG_DFL)
 
 
+def received() -> int | None:
+    """The first signal the scheme in force has received, if any (an error raised after it is its consequence)."""
+    return _installed[-1].received if _installed else None
+
+
 @contextmanager
 def batch_in_hand(on_stop: Callable[[str], None]) -> Iterator[None]:
     """While inside, a first signal calls `on_stop(signal name)` instead of interrupting the work."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -241,3 +243,34 @@ def test_docs_contract_names_every_variable_and_index_the_code_uses():
     indexes = {index["IndexName"] for index in table_definition("t")["GlobalSecondaryIndexes"]}
     assert [name for name in sorted(variables | indexes) if f"`{name}`" not in contract] == []
     assert "order_creator.handler.lambda_handler" in contract
+
+
+def test_an_error_a_library_makes_of_the_interrupt_is_still_one_line(monkeypatch, capsys):
+    # Given a command that is interrupted inside a library that turns the interrupt into an error of its own
+    # (Pydantic building a schema raises SchemaError)
+    def command(_args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the signal lands here
+        except KeyboardInterrupt as interrupt:
+            raise ValueError("schema could not be built") from interrupt
+        return 0
+
+    monkeypatch.setattr(cli, "_cart_api", command)
+
+    # When the command runs
+    code = cli.main(["cart-api", "--port", "0"])
+
+    # Then it ends as an interrupt does: exit code 130 and one line, no traceback
+    err = capsys.readouterr().err
+    assert code == 130
+    assert err == "order-creator: interrupted by SIGINT\n"
+
+
+def test_an_error_with_no_signal_behind_it_is_not_taken_for_one(monkeypatch):
+    def command(_args):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(cli, "_cart_api", command)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["cart-api", "--port", "0"])
