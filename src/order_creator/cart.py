@@ -256,11 +256,11 @@ class _SigV4:
     """Signs each attempt for `execute-api` with the function's credentials (CART_API_AUTH=iam)."""
 
     def __init__(self) -> None:
-        import boto3
+        import botocore.session
 
-        session = boto3.session.Session()
+        session = botocore.session.Session()
         self._credentials = session.get_credentials()
-        self._region = session.region_name or "us-east-1"
+        self._region = session.get_config_variable("region") or "us-east-1"
 
     def sign(self, url: str, headers: dict[str, str]) -> dict[str, str]:
         """`headers` and the signature of a GET of `url` (its query string included), signed now."""

@@ -1,4 +1,4 @@
-"""boto3 clients, created once per process on first use (a warm Lambda reuses them).
+"""AWS SDK (botocore) clients, created once per process on first use (a warm Lambda reuses them).
 
 Endpoints come from botocore's own variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, ...),
 so an emulator needs no code path of its own. Retries are capped so that the SDK's worst case fits a
@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import logging
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    import botocore.session
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
+
+
+def _session() -> botocore.session.Session:
+    """A botocore session: boto3's `Session().client()` adds nothing a low-level client uses, and importing
+    boto3 costs the cold start about 16 ms of CPU beyond botocore's own (`docs/benchmarks.md`)."""
+    import botocore.session
+
+    return botocore.session.Session()
 
 
 def _config() -> Any:
@@ -50,30 +59,22 @@ def _quiet_sdk_payload_logs() -> None:
 @cache
 def dynamodb() -> DynamoDBClient:
     """The DynamoDB client."""
-    import boto3
-
-    return boto3.session.Session().client("dynamodb", config=_config())
+    return cast("DynamoDBClient", _session().create_client("dynamodb", config=_config()))
 
 
 @cache
 def sqs() -> SQSClient:
     """The SQS client."""
-    import boto3
-
-    return boto3.session.Session().client("sqs", config=_config())
+    return cast("SQSClient", _session().create_client("sqs", config=_config()))
 
 
 @cache
 def events(endpoint_url: str | None = None) -> Any:
     """The EventBridge client (order events, contract §7)."""
-    import boto3
-
-    return boto3.session.Session().client("events", endpoint_url=endpoint_url, config=_config())
+    return _session().create_client("events", endpoint_url=endpoint_url, config=_config())
 
 
 @cache
 def dynamodb_streams(endpoint_url: str | None = None) -> Any:
     """The DynamoDB Streams client (the local stream worker)."""
-    import boto3
-
-    return boto3.session.Session().client("dynamodbstreams", endpoint_url=endpoint_url, config=_config())
+    return _session().create_client("dynamodbstreams", endpoint_url=endpoint_url, config=_config())

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections import OrderedDict
 from decimal import Decimal
 
 import pytest
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from order_creator.dao import _marshal
+from order_creator.dao import _marshal, _unmarshal
 from order_creator.models import OrderStatus
 
 _scalars = st.one_of(
@@ -18,7 +21,7 @@ _scalars = st.one_of(
     st.none(),
     st.integers(min_value=-(10**20), max_value=10**20),
     st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-(10**12), max_value=10**12),
-    st.sampled_from(list(OrderStatus)),  # a str subclass: goes through TypeSerializer
+    st.sampled_from(list(OrderStatus)),  # a str subclass
 )
 _values = st.recursive(
     _scalars,
@@ -45,3 +48,62 @@ def test_a_number_dynamodb_cannot_hold_is_refused_as_the_type_serializer_refuses
     with pytest.raises(Exception) as serialized:
         TypeSerializer().serialize(item["items"])
     assert type(marshalled.value) is type(serialized.value)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8))
+def test_unmarshalling_equals_the_type_deserializer(item):
+    # Given any stored item, When read back, Then as TypeDeserializer reads it (numbers as Decimal, exactly)
+    stored = {key: TypeSerializer().serialize(value) for key, value in item.items()}
+    deserializer = TypeDeserializer()
+    read = _unmarshal(stored)
+    assert read == {key: deserializer.deserialize(value) for key, value in stored.items()}
+    assert all(type(read[key]) is type(deserializer.deserialize(value)) for key, value in stored.items())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"tags"},  # a string set
+        {Decimal(1), Decimal("2.5")},  # a number set
+        b"\x00\xff",  # binary
+        (1, "two"),  # a tuple: a list to TypeSerializer
+        OrderedDict(a=Decimal("0.10")),  # a mapping that is not a dict
+    ],
+    ids=["string set", "number set", "binary", "tuple", "mapping"],
+)
+def test_the_rarer_kinds_are_boto3s_both_ways(value):
+    # Given a value of a kind an order never holds, When marshalled and read back, Then exactly as boto3 does
+    stored = TypeSerializer().serialize(value)
+    assert _marshal({"value": value}) == {"value": stored}
+    assert _unmarshal({"value": stored}) == {"value": TypeDeserializer().deserialize(stored)}
+
+
+@pytest.mark.parametrize(
+    "number",
+    [Decimal("1E+127"), Decimal("1E-170"), Decimal("Infinity"), Decimal("NaN"), 10**38 + 1, 1.5],
+    ids=["too large", "too small", "infinity", "nan", "39 digits", "float"],
+)
+def test_a_number_the_table_cannot_hold_fails_as_the_type_serializer_fails(number):
+    # Given a number outside DynamoDB's range or precision (or a float), When marshalled, Then the same error type
+    with pytest.raises(Exception) as marshalled:
+        _marshal({"value": number})
+    with pytest.raises(Exception) as serialized:
+        TypeSerializer().serialize(number)
+    assert type(marshalled.value) is type(serialized.value)
+
+
+def test_the_handler_path_does_not_import_boto3():
+    # Given a fresh interpreter, When the handler, its adapters and the DAO's marshalling are loaded and used,
+    # Then boto3 (16 ms of a cold start beyond botocore) is never imported: the Lambda pays botocore only
+    code = (
+        "import sys\n"
+        "from order_creator import handler, cart, dao, clients, dead_letters\n"
+        "from order_creator.models import OrderStatus\n"
+        "from decimal import Decimal\n"
+        "item = {'a': [Decimal('1.5'), 2, True, None, {'b': 'c'}], 'status': OrderStatus.PAID}\n"
+        "assert dao._unmarshal(dao._marshal(item)) == item\n"
+        "print('boto3' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
