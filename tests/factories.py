@@ -19,6 +19,26 @@ from order_creator.worker import WorkerContext
 
 _deserializer = TypeDeserializer()
 
+# The Detail fields of an OrderCreated event, written from contract §7 rather than taken from the publisher,
+# so that a test comparing the publisher's output with them can fail.
+ORDER_CREATED_FIELDS = frozenset(
+    {
+        "version",
+        "orderId",
+        "tenantId",
+        "orderNumber",
+        "cartId",
+        "status",
+        "currency",
+        "subtotal",
+        "tax",
+        "total",
+        "itemCount",
+        "dateCreated",
+        "sourceMessageId",
+    }
+)
+
 
 def new_tenant(prefix: str = "t") -> str:
     """A tenant id no other test uses, so tests never see each other's data."""

@@ -22,25 +22,9 @@ from order_creator.event_operations import create_bus_with_queue_target, deliver
 from order_creator.events import EventPublisher
 from order_creator.local.stream import StreamWorker
 from order_creator.operations import create_table
-from tests.factories import cart, invoke, message, new_tenant, orders_of, record, serve_cart
+from tests.factories import ORDER_CREATED_FIELDS, cart, invoke, message, new_tenant, orders_of, record, serve_cart
 from tests.reliability import faults as f
 from tests.reliability.faults import WireProxy
-
-CONTRACT_FIELDS = {
-    "version",
-    "orderId",
-    "tenantId",
-    "orderNumber",
-    "cartId",
-    "status",
-    "currency",
-    "subtotal",
-    "tax",
-    "total",
-    "itemCount",
-    "dateCreated",
-    "sourceMessageId",
-}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +114,7 @@ def test_each_created_order_gets_one_event_with_the_contracts_fields_and_exact_a
     assert sorted(d["orderId"] for d in details) == sorted(stored)
     for detail in details:
         order = stored[detail["orderId"]]
-        assert set(detail) == CONTRACT_FIELDS
+        assert set(detail) == ORDER_CREATED_FIELDS
         assert detail["version"] == 1
         assert (detail["tenantId"], detail["orderNumber"], detail["cartId"]) == (
             tenant,

@@ -21,22 +21,7 @@ from order_creator.events import (
     lambda_handler,
     order_events,
 )
-
-CONTRACT_FIELDS = {
-    "version",
-    "orderId",
-    "tenantId",
-    "orderNumber",
-    "cartId",
-    "status",
-    "currency",
-    "subtotal",
-    "tax",
-    "total",
-    "itemCount",
-    "dateCreated",
-    "sourceMessageId",
-}
+from tests.factories import ORDER_CREATED_FIELDS
 
 
 def order_image(**overrides: Any) -> dict[str, Any]:
@@ -89,7 +74,7 @@ def test_an_order_insert_becomes_the_contracts_detail_with_exact_amounts():
     # Then the detail holds exactly the contract's fields, the amounts with the stored digits
     assert event is not None
     detail = detail_of(event)
-    assert set(detail) == CONTRACT_FIELDS
+    assert set(detail) == ORDER_CREATED_FIELDS
     assert '"total": 1234567890.12345678' in event.detail
     assert '"tax": 43.5' in event.detail
     assert detail["orderId"] == "3f0b6c1e-8d0a-4f6e-9f57-2b1f8f3f9a10"
@@ -208,7 +193,7 @@ def mutated_records(draw: st.DrawFn) -> Any:
 def test_arbitrary_records_never_crash_and_never_make_a_partial_event(records):
     for event in order_events(records):
         detail = detail_of(event)
-        assert set(detail) == CONTRACT_FIELDS
+        assert set(detail) == ORDER_CREATED_FIELDS
         assert all(v not in ("", None) for v in detail.values())
         assert all(Decimal(detail[name]).is_finite() for name in ("subtotal", "tax", "total"))
         assert "customerEmail" not in event.detail
