@@ -49,19 +49,6 @@ _ENDPOINT_VARIABLES = (  # what --endpoint-url points at the endpoint: every ser
     "AWS_ENDPOINT_URL_EVENTBRIDGE",
     "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
 )
-_ORDER_FIELDS = [
-    "id",
-    "orderNumber",
-    "tenantId",
-    "cartId",
-    "status",
-    "currency",
-    "subtotal",
-    "tax",
-    "total",
-    "dateCreated",
-    "sourceMessageId",
-]
 _TABLE_COLUMNS = (("ORDER ID", 36), ("ORDER NUMBER", 18), ("STATUS", 15), ("TOTAL", 16), ("CREATED", 25))
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
@@ -398,6 +385,8 @@ def _queue_send(args: argparse.Namespace) -> int:
 
 
 def _orders_get(args: argparse.Namespace) -> int:
+    from order_creator.dao import CUSTOMER_INDEX_ATTRIBUTES
+
     dao = _dao(args)
     order = dao.get_order(args.order_id)
     if order is None:
@@ -406,7 +395,8 @@ def _orders_get(args: argparse.Namespace) -> int:
     if args.json:
         print(_order_json(order))
         return 0
-    for name in _ORDER_FIELDS:
+    # The listing's fields (those the e-mail index projects: never the address), then the items.
+    for name in CUSTOMER_INDEX_ATTRIBUTES:
         print(f"{name:<16} {order.get(name, '')}")
     for item in order.get("items", []):
         print(f"{'item':<16} {item.get('quantity')} x {item.get('productName')} @ {item.get('unitPrice')}")
