@@ -15,7 +15,8 @@ in a fresh child process per case, so that its peak RSS is its own:
 Read units are computed by DynamoDB's documented rule for Query (the items read on a page, at their full size,
 rounded up to 4 KB; half for eventually consistent reads), from the size of the items written and the items
 each page returned: moto's own ConsumedCapacity is not DynamoDB's (see bench/meter.py). Writes `## Numbering
-audit` in the output file, replacing that section only. No figure is asserted.
+audit` between its markers (`<!-- numbering-audit:begin -->` ... `end`) of the output file, replacing that
+block only (appending it the first time). No figure is asserted.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import argparse
 import json
 import math
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -41,6 +41,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
 from meter import item_size  # noqa: E402 - bench/ is on the path when run as a script
+from report import write_blocks  # noqa: E402
 
 PY = sys.executable
 TABLE = "orders-audit-bench"
@@ -216,7 +217,7 @@ def write_cost() -> dict[str, Any]:
 # report ---------------------------------------------------------------------------------------------
 
 
-def render(results: dict[str, Any]) -> str:
+def render(results: dict[str, Any]) -> list[str]:
     cases, cost = results["cases"], results["cost"]
     lines = [
         HEADING,
@@ -265,17 +266,8 @@ def render(results: dict[str, Any]) -> str:
         f"So each order costs {cost['table_units_after'] - cost['table_units_before'] + cost['index_units']} more "
         "write unit(s) (the index entry, plus the base item's growth when it crosses a KB), and each counter "
         "update (one per tenant and transaction: up to 99 orders) one more for the day key's index entry.",
-        "",
     ]
-    return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this module's section of `path` (or append it), leaving the rest as it is."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
+    return lines
 
 
 def main() -> None:
@@ -328,7 +320,7 @@ def main() -> None:
             "cost": write_cost(),
             "seconds": time.perf_counter() - started,
         }
-        write_section(args.out, render(results))
+        write_blocks(args.out, {"numbering-audit": render(results)}, append=True)
         say(f"audit bench: wrote {HEADING!r} in {args.out}")
     finally:
         assert server.stdin is not None

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.factories import cart, lambda_context, message, record, sqs_event  # noqa: E402
 
-BLOCK = re.compile(r"<!-- order-events:begin -->.*<!-- order-events:end -->", re.DOTALL)
+from report import write_blocks  # noqa: E402 - bench/ is on the path when run as a script
+
 ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
@@ -208,8 +208,7 @@ def render(results: dict[str, Any]) -> str:
     delays = results["delays"] or [float("nan")]
     p95 = delays[max(0, round(0.95 * len(delays)) - 1)] if delays else float("nan")
     at_100 = next(r for r in results["publisher"] if r["batch"] == 100)
-    return f"""<!-- order-events:begin -->
-## Order events (contract §7)
+    return f"""## Order events (contract §7)
 
 `bench/order_events.py` (part of `make bench`; {results["orders"]} orders made by the real orders handler in a
 stream-enabled table of the moto server, which runs in its own process; the publisher is
@@ -246,8 +245,7 @@ This is the local stack's figure: the single-threaded moto server serves the ord
 EventBridge, its delivery to the queue and the consumer one request at a time, so the figure includes the
 emulator's queueing. On AWS it is DynamoDB Streams' propagation, the event source mapping's polling and the
 template's 1 s batching window, and EventBridge's delivery; AWS documents no bound for it, so measure it on
-the deployed stack before promising one.
-<!-- order-events:end -->"""
+the deployed stack before promising one."""
 
 
 def run(orders: int) -> dict[str, Any]:
@@ -304,22 +302,15 @@ def run(orders: int) -> dict[str, Any]:
     }
 
 
-def write(path: Path, block: str) -> None:
-    """Replace the order-events block of `path`, or append it."""
-    text = path.read_text() if path.exists() else ""
-    text = BLOCK.sub(lambda _: block, text) if BLOCK.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Order events: PutEvents per order, publisher CPU, delay.")
     # 300 orders make three stream batches of 100; more only slows the emulator (it copies the table per write).
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
-    block = render(run(args.orders))
-    write(args.out, block)
-    say(block)
+    section = render(run(args.orders))
+    write_blocks(args.out, {"order-events": section.splitlines()}, append=True)
+    say(section)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """The benchmark's results, and where they go: the figures and tables between the markers of
-`docs/benchmarks.md` (`<!-- bench:NAME:begin -->` ... `<!-- bench:NAME:end -->`).
-The text around the markers, what the figures mean, is written by a person."""
+`docs/benchmarks.md` (`<!-- NAME:begin -->` ... `<!-- NAME:end -->`; `bench/run.py`'s blocks are named
+`bench:...`, the other scripts' after themselves). The text around the markers, what the figures mean, is
+written by a person."""
 
 from __future__ import annotations
 
 import math
 import os
 import platform
-import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -129,12 +129,23 @@ def machine() -> dict[str, str]:
 
 def write(path: Path, r: Results) -> None:
     """Replace every generated block of the page; a block missing from the page is an error."""
-    text = path.read_text()
-    for name, lines in blocks(r).items():
-        begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
-        pattern = re.compile(f"{re.escape(begin)}.*?{re.escape(end)}", re.DOTALL)
-        text, found = pattern.subn("\n".join([begin, *lines, end]).replace("\\", "\\\\"), text)
-        if not found:
+    write_blocks(path, {f"bench:{name}": lines for name, lines in blocks(r).items()})
+
+
+def write_blocks(path: Path, named: dict[str, list[str]], *, append: bool = False) -> None:
+    """Put each block's lines between its markers in the page at `path`, in place of what stood there; the rest
+    of the page stays as it is. A block the page lacks is added at its end with `append`, else a ValueError
+    (and nothing is written). A page that does not exist yet starts as `# Benchmarks`."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    for name, lines in named.items():
+        begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+        block = "\n".join([begin, *lines, end])
+        head, _, rest = text.partition(begin)
+        if end in rest:
+            text = head + block + rest.split(end, 1)[1]
+        elif append:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        else:
             raise ValueError(f"{path} has no {begin} ... {end} block")
     path.write_text(text)
 

@@ -39,14 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from lambda_runtime import ColdRun, RuntimeApi
-from report import machine, ms, table
+from report import machine, ms, table, write_blocks
 from run import QUIET, Servers, batch_event, check_gapless, counts_since, new_tenants, proxy_counts, reset_table
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 REFERENCE = "440f0be"  # main's head before the work of issue 12
 LAMBDA_VENV = ROOT / ".venv-lambda"
-BEGIN, END = "<!-- versus:begin -->", "<!-- versus:end -->"
 VCPU = {256: 256 / 1769, 512: 512 / 1769}  # Lambda: one vCPU at 1,769 MB, CPU in proportion to memory
 SIDES = ("reference", "current")
 med = statistics.median
@@ -368,11 +367,10 @@ def run_cold(plan: Plan, sources: dict[str, Path], env: dict[str, str]) -> Cold:
 
 def render(
     args: argparse.Namespace, info: dict[str, str], files: dict[str, str], shapes: list[Shape], **parts: Any
-) -> str:
+) -> list[str]:
     problems = [p for s in shapes for p in s.problems]
     checks = "all passed" if not problems else "PROBLEMS: " + "; ".join(problems)
     lines = [
-        BEGIN,
         "## Reference against current, one run (`bench/versus.py`)",
         "",
         f"- Command: `{args.command}` ({parts['elapsed']:.0f} s for this part). Date: {info['date']}; load average"
@@ -517,9 +515,8 @@ def render(
         "",
         f"Files timed: {files}.",
         "",
-        END,
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def _targets(args: argparse.Namespace, shapes: list[Shape], cold: Cold) -> list[str]:
@@ -543,17 +540,6 @@ def _targets(args: argparse.Namespace, shapes: list[Shape], cold: Cold) -> list[
         rows.append(["batch of 10, less moto, ≤ 1.15× the limit", f"{less / limit:.2f}×"])
         rows[-1].append("met" if less <= 1.15 * limit else "**missed**")
     return ["### Targets (issue 12)", "", *table(["target", "measured", "verdict"], rows), ""]
-
-
-def write_section(out: Path, section: str) -> None:
-    """Replace this script's section of `out` (between its markers), or append it; the rest stays as it is."""
-    text = out.read_text() if out.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    out.write_text(text)
 
 
 # main ----------------------------------------------------------------------------------------------------------------
@@ -648,7 +634,7 @@ def main() -> None:
         ric_version=ric_version,
         elapsed=time.perf_counter() - started,
     )
-    write_section(out, section)
+    write_blocks(out, {"versus": section}, append=True)
     print(f"wrote {out}", file=sys.stderr)
 
 
