@@ -1,4 +1,5 @@
-"""Session-wide real servers on loopback: a single-threaded moto server (DynamoDB, SQS) and the Cart API.
+"""Session-wide real servers on loopback: a single-threaded moto server (DynamoDB, SQS), the fault-injecting
+proxy in front of it, and the Cart API.
 
 Integration tests reach them over HTTP only: boto3 through `AWS_ENDPOINT_URL`, requests through
 `CART_LAMBDA_API_URL`. Nothing in boto3 or requests is patched.
@@ -9,9 +10,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.reliability.faults import WireProxy
 
 # Credentials for the emulator, set before any boto3 client exists; never real ones.
 for _name, _value in {
@@ -34,6 +38,18 @@ def moto_url() -> Iterator[str]:
     os.environ["AWS_ENDPOINT_URL"] = url
     yield url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def wire_proxy(moto_url: str) -> Iterator[WireProxy]:
+    """The fault-injecting proxy in front of the session's moto server (`tests.reliability.faults.WireProxy`):
+    the handler's AWS_ENDPOINT_URL in the tests that use it, which reset it before and after."""
+    from tests.reliability.faults import WireProxy
+
+    proxy = WireProxy(moto_url)
+    proxy.start()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture(scope="session")

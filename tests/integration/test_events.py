@@ -27,14 +27,6 @@ from tests.reliability import faults as f
 from tests.reliability.faults import WireProxy
 
 
-@pytest.fixture(scope="module")
-def proxy(moto_url: str) -> Iterator[WireProxy]:
-    server = WireProxy(moto_url)
-    server.start()
-    yield server
-    server.stop()
-
-
 class Pipeline:
     """A stream-enabled table, a bus whose rule delivers to a queue, and the publisher behind the proxy."""
 
@@ -60,18 +52,18 @@ class Pipeline:
 
 @pytest.fixture
 def pipeline(
-    monkeypatch: pytest.MonkeyPatch, lambda_env: dict[str, str], dynamodb: Any, sqs: Any, proxy: WireProxy
+    monkeypatch: pytest.MonkeyPatch, lambda_env: dict[str, str], dynamodb: Any, sqs: Any, wire_proxy: WireProxy
 ) -> Iterator[Pipeline]:
     table = f"events-{uuid.uuid4().hex[:10]}"
     create_table(dynamodb, table, stream=True)
     bus, target = create_bus_with_queue_target(clients.events(lambda_env["AWS_ENDPOINT_URL"]), sqs, table)
     monkeypatch.setenv("DYNAMODB_TABLE_NAME", table)
     monkeypatch.setenv("EVENT_BUS_NAME", bus)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    proxy.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", wire_proxy.url)
+    wire_proxy.reset()
     _forget_clients()
-    yield Pipeline(dynamodb, sqs, proxy, table, bus, target)
-    proxy.reset()
+    yield Pipeline(dynamodb, sqs, wire_proxy, table, bus, target)
+    wire_proxy.reset()
     _forget_clients()
     dynamodb.delete_table(TableName=table)
 

@@ -1,4 +1,5 @@
-"""The reliability rig: the fault-injecting proxy and Cart API (once per session), a fresh table and DLQ per test.
+"""The reliability rig: the fault Cart API (once per session; the proxy is tests/conftest.py's `wire_proxy`), a
+fresh table and DLQ per test, the handler wired through both.
 
 Tests marked `soak` run only under `make soak` (ORDER_CREATOR_SOAK=1); otherwise they are deselected,
 so `make test` never spends its minutes on them.
@@ -24,15 +25,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if soak:
         items[:] = [item for item in items if not item.get_closest_marker("soak")]
         config.hook.pytest_deselected(items=soak)
-
-
-@pytest.fixture(scope="session")
-def wire_proxy(moto_url: str) -> Iterator[WireProxy]:
-    """The proxy in front of the session's moto server; the handler's AWS_ENDPOINT_URL in these tests."""
-    proxy = WireProxy(moto_url)
-    proxy.start()
-    yield proxy
-    proxy.stop()
 
 
 @pytest.fixture(scope="session")
