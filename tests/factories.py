@@ -144,6 +144,15 @@ def invoke(*records: dict[str, Any], seconds: float = 30.0) -> list[str]:
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
 
+def forget_clients() -> None:
+    """Let the handlers create their boto3 clients (and the events publisher) afresh: they are created once per
+    process from AWS_ENDPOINT_URL, so a test that moves the endpoint (to the proxy and back) calls this."""
+    from order_creator import clients, events
+
+    for cached in (clients.dynamodb, clients.sqs, clients.events, clients.dynamodb_streams, events._publisher):
+        cached.cache_clear()
+
+
 def unmarshal(item: dict[str, Any]) -> dict[str, Any]:
     """A DynamoDB item as plain Python values (numbers as Decimal)."""
     return {key: _deserializer.deserialize(value) for key, value in item.items()}

@@ -22,7 +22,17 @@ from order_creator.event_operations import create_bus_with_queue_target, deliver
 from order_creator.events import EventPublisher
 from order_creator.local.stream import StreamWorker
 from order_creator.operations import create_table
-from tests.factories import ORDER_CREATED_FIELDS, cart, invoke, message, new_tenant, orders_of, record, serve_cart
+from tests.factories import (
+    ORDER_CREATED_FIELDS,
+    cart,
+    forget_clients,
+    invoke,
+    message,
+    new_tenant,
+    orders_of,
+    record,
+    serve_cart,
+)
 from tests.reliability import faults as f
 from tests.reliability.faults import WireProxy
 
@@ -61,17 +71,11 @@ def pipeline(
     monkeypatch.setenv("EVENT_BUS_NAME", bus)
     monkeypatch.setenv("AWS_ENDPOINT_URL", wire_proxy.url)
     wire_proxy.reset()
-    _forget_clients()
+    forget_clients()
     yield Pipeline(dynamodb, sqs, wire_proxy, table, bus, target)
     wire_proxy.reset()
-    _forget_clients()
+    forget_clients()
     dynamodb.delete_table(TableName=table)
-
-
-def _forget_clients() -> None:
-    # Clients are created once per process from AWS_ENDPOINT_URL; these tests move it to the proxy and back.
-    for cached in (clients.dynamodb, clients.sqs, clients.events, clients.dynamodb_streams, events._publisher):
-        cached.cache_clear()
 
 
 def _orders(httpserver: Any, tenant: str, count: int, prices: tuple[str, ...] = ("149.99",)) -> list[dict[str, Any]]:

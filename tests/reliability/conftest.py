@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.factories import forget_clients
 from tests.reliability.faults import CartApi, WireProxy
 
 
@@ -88,20 +89,11 @@ def rig(
     )
     wire_proxy.reset()
     cart_api.reset()
-    _forget_clients()
+    forget_clients()
     yield rig
     wire_proxy.reset()
     cart_api.reset()
-    _forget_clients()
+    forget_clients()
     for table in rig.tables:  # moto copies a whole table for every item of a transaction: keep them few
         dynamodb.delete_table(TableName=table)
     sqs.delete_queue(QueueUrl=queue)
-
-
-def _forget_clients() -> None:
-    # The handler creates its boto3 clients once per process from AWS_ENDPOINT_URL; a test that moves
-    # the endpoint (to the proxy and back) must let it create them again.
-    from order_creator import clients
-
-    clients.dynamodb.cache_clear()
-    clients.sqs.cache_clear()

@@ -20,17 +20,13 @@ from order_creator import clients, events
 from order_creator.event_operations import create_bus_with_queue_target, delivered_events
 from order_creator.local.stream import StreamWorker
 from order_creator.operations import create_table
+from tests.factories import forget_clients
 from tests.reliability import faults as f
 from tests.reliability.child import run_in_child
 from tests.reliability.scenario import build_workload, drain_by_table, verify, verify_events
 
 DYNAMODB_RATES = {f.THROTTLE: 0.02, f.CONFLICT: 0.03, f.DYNAMODB_500: 0.02, f.COMMIT_THEN_500: 0.02}
 EVENTS_RATES = {f.EVENTS_PARTIAL: 0.15, f.EVENTS_500: 0.1, f.EVENTS_THROTTLED: 0.1}
-
-
-def _forget_event_clients() -> None:
-    for cached in (clients.events, clients.dynamodb_streams, events._publisher):
-        cached.cache_clear()
 
 
 def _scenario(
@@ -54,7 +50,7 @@ def _scenario(
     # entries at random
     bus, target = create_bus_with_queue_target(clients.events(moto_url), rig.sqs, f"rel-ev-{uuid.uuid4().hex[:8]}")
     rig.configure(EVENT_BUS_NAME=bus, LOG_LEVEL="WARNING")
-    _forget_event_clients()
+    forget_clients()
     rig.proxy.faults = f.Faults(EVENTS_RATES, seed=seed + 1)
     invocations, crashes = 0, 0
 
@@ -109,7 +105,7 @@ def _scenario(
     if crash_every:
         assert crashes > 0
         assert verdict.duplicates >= crashes  # each crash republished what it had published
-    _forget_event_clients()
+    forget_clients()
 
 
 def test_order_events_under_eventbridge_faults_and_publisher_crashes(rig, moto_url):
