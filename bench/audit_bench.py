@@ -282,14 +282,13 @@ def main() -> None:
     if args.child:
         child(args.child, args.tenant, args.order_bytes)
         return
+    from run import Servers  # not at the top: a child's imports are part of the memory it measures
+
     os.environ.update(ENV)
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [PY, str(BENCH / "servers.py"), "moto"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    servers = Servers()
     try:
-        assert server.stdout is not None
-        moto = json.loads(server.stdout.readline())["moto"]
+        moto = servers.start("moto")["moto"]
         import boto3
 
         from order_creator.dao import table_definition
@@ -323,12 +322,7 @@ def main() -> None:
         write_blocks(args.out, {"numbering-audit": render(results)}, append=True)
         say(f"audit bench: wrote {HEADING!r} in {args.out}")
     finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        servers.stop()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -50,14 +49,6 @@ ENV = {
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
 say = print
-
-
-def start_moto() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, str(BENCH / "servers.py"), "moto"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    return process, str(json.loads(process.stdout.readline())["moto"])
 
 
 def create_orders(cart_api: Any, tenant: str, start: int, count: int) -> dict[str, float]:
@@ -250,10 +241,12 @@ the deployed stack before promising one."""
 
 def run(orders: int) -> dict[str, Any]:
     """Every measurement, with its own moto process; returns the figures."""
+    from run import Servers
+
     os.environ.update(ENV)
-    process, moto = start_moto()
+    servers = Servers()
     try:
-        os.environ["AWS_ENDPOINT_URL"] = moto
+        os.environ["AWS_ENDPOINT_URL"] = servers.start("moto")["moto"]
         from order_creator import clients
         from order_creator.event_operations import create_bus_with_queue_target
         from order_creator.local.cart_api import CartApiServer
@@ -284,12 +277,7 @@ def run(orders: int) -> dict[str, Any]:
             os.environ["DYNAMODB_TABLE_NAME"] = fresh
             delays, delay_orders = measure_delay(cart_api, dynamodb, streams, sqs, fresh, target, 100)
     finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        servers.stop()
     return {
         "orders": orders,
         "publisher": publisher,
