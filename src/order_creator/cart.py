@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from urllib3 import BaseHTTPResponse, PoolManager, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import HTTPError, MaxRetryError
+from urllib3.exceptions import DecodeError, HTTPError, MaxRetryError
 from urllib3.util import make_headers
 from urllib3.util.retry import Retry
 
@@ -80,7 +80,9 @@ class CartService:
                         raise CartUnavailable(f"Cart API answered {status} after retries") from None
                     raise CartUnavailable(f"Cart API unreachable: {type(retryable.error).__name__}") from None
                 retry.sleep()
-            except (ValueError, UnicodeError, RecursionError):
+            # ArithmeticError: a number whose exponent is past Decimal's range (1e99999999999999999999) makes
+            # `Decimal` raise InvalidOperation, which is not a ValueError
+            except (ValueError, UnicodeError, RecursionError, ArithmeticError):
                 raise InvalidCart("Cart API answered with malformed JSON") from None
 
     def _fetch(self, url: str, tenant_id: str, cart_id: str) -> bytes:
@@ -101,7 +103,9 @@ class CartService:
             body = _read_body(response)
             complete = True
             return body
-        except HTTPError as exc:  # a body cut off, trickled past the deadline or undecodable
+        except DecodeError:  # it arrived whole but is not what its Content-Encoding says: malformed, like bad JSON
+            raise InvalidCart("Cart API answered with a body its Content-Encoding does not decode") from None
+        except HTTPError as exc:  # a body cut off or trickled past the deadline
             raise _Retryable(error=exc) from None
         finally:
             if not complete:
@@ -214,26 +218,47 @@ class _BoundedResponse(http.client.HTTPResponse):
 
 
 class _BoundedConnectionMixin:
-    """Gives each request on the connection its deadline (the connection's timeout is the whole budget)."""
+    """Gives each request on the connection its deadline (the connection's timeout is the whole budget).
+
+    A new connection's budget starts when it connects, and everything before the request is written waits
+    only for what is left of it: the TCP connect (urllib3's own timeout, never more), a proxy's answer to
+    CONNECT (read as a response, so bounded like one), the TLS handshake (CPython bounds a handshake as a
+    whole by the socket's timeout, which is set to what is left).
+    """
 
     timeout: Any
     response_class: Any
-    _started: float | None = None
+    _deadline: float | None = None
 
     def connect(self) -> None:
-        # HTTPS connects (and shakes hands) before the request is written: the budget starts here.
-        self._started = time.monotonic()
+        self._start_budget()
         super().connect()  # type: ignore[misc]
 
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                sock.close()
+                raise TimeoutError("the Cart API request ran past CART_API_TIMEOUT_SECONDS")
+            sock.settimeout(left)  # the proxy's tunnel and the TLS handshake that follow
+        return sock
+
     def request(self, *args: Any, **kwargs: Any) -> None:
-        if self.timeout is not None:
-            deadline = (self._started or time.monotonic()) + float(self.timeout)
-            # http.client builds the response with `response_class(sock, method=...)`: a partial carries the deadline
-            self.response_class = functools.partial(_BoundedResponse, deadline=deadline)
+        if self._deadline is None:  # a reused connection: the budget starts with the request
+            self._start_budget()
         try:
             super().request(*args, **kwargs)  # type: ignore[misc]
         finally:
-            self._started = None  # a reused connection's next request starts its own budget
+            self._deadline = None  # the next request, or connect, starts its own budget
+
+    def _start_budget(self) -> None:
+        if self.timeout is None:
+            return
+        self._deadline = time.monotonic() + float(self.timeout)
+        # http.client builds every response, a proxy's answer to CONNECT included, with
+        # `response_class(sock, method=...)`: a partial carries the deadline
+        self.response_class = functools.partial(_BoundedResponse, deadline=self._deadline)
 
 
 class _BoundedConnection(_BoundedConnectionMixin, HTTPConnection):

@@ -9,14 +9,18 @@ the crash tests, a SIGKILL of the process under test sent by the server that see
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import json
 import os
 import random
+import select
 import signal
+import socket
 import ssl
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -366,11 +370,12 @@ class CartReply:
     padding: int = 0
     content_length: bool = True
     cut: int = 0  # the body's last `cut` bytes are announced in Content-Length but never sent (the connection closes)
+    gzip: bool = False  # the body and its padding sent gzip-compressed (Content-Encoding: gzip): a small bomb
 
     @property
     def hostile(self) -> bool:
         """Whether this answer needs the raw writer (anything a well-behaved server would not do)."""
-        return bool(self.headers or self.trickle or self.padding or not self.content_length or self.cut)
+        return bool(self.headers or self.trickle or self.padding or not self.content_length or self.cut or self.gzip)
 
 
 class CartApi(LoopbackServer):
@@ -417,6 +422,8 @@ class CartApi(LoopbackServer):
 
     def put(self, tenant_id: str, cart_id: str, answer: CartReply) -> None:
         """Answer requests for this cart with `answer`."""
+        if answer.gzip:  # compressed now, not while the client waits
+            _gzipped(answer.body.encode("utf-8", "surrogatepass"), answer.padding)
         with self._lock:
             self._carts[(tenant_id, cart_id)] = answer
 
@@ -459,14 +466,18 @@ class CartApi(LoopbackServer):
         request.close_connection = True
         lines = [f"HTTP/1.1 {reply.status} Hostile", f"Content-Type: {reply.content_type}", "Connection: close"]
         lines += [f"{name}: {value}" for name, value in reply.headers]
+        padding = reply.padding
+        if reply.gzip:
+            body, padding = _gzipped(body, padding), 0
+            lines.append("Content-Encoding: gzip")
         if reply.content_length:
-            lines.append(f"Content-Length: {len(body) + reply.padding}")
+            lines.append(f"Content-Length: {len(body) + padding}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         try:
             self._write(request, head, reply.trickle if reply.trickle_headers else 0.0)
             self._write(request, body[: len(body) - reply.cut], 0.0 if reply.trickle_headers else reply.trickle)
             chunk = b" " * 65536
-            left = reply.padding
+            left = padding
             while left > 0 and not self._stopping.is_set():
                 self._write(request, chunk[:left], 0.0)
                 left -= len(chunk)
@@ -487,6 +498,142 @@ class CartApi(LoopbackServer):
             request.wfile.flush()
             with self._lock:
                 self.bytes_sent += 1
+
+
+@functools.lru_cache(maxsize=4)
+def _gzipped(body: bytes, padding: int) -> bytes:
+    """`body` and `padding` spaces, gzip-compressed a block at a time (the spaces are never held whole)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: the gzip format
+    blocks = [compressor.compress(body)]
+    spaces = b" " * 65536
+    for start in range(0, padding, len(spaces)):
+        blocks.append(compressor.compress(spaces[: padding - start]))
+    blocks.append(compressor.flush())
+    return b"".join(blocks)
+
+
+class _RawServer:
+    """A TCP server on loopback handing each connection to `serve` in a daemon thread; `stop` closes them all."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.accepted = 0
+
+    @property
+    def address(self) -> str:
+        """`host:port`."""
+        host, port = self._listener.getsockname()[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> None:
+        """Accept in a daemon thread."""
+        threading.Thread(target=self._accept, name=type(self).__name__, daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop accepting and close every connection."""
+        self.stopping.set()
+        self._listener.close()
+        self.drop()
+
+    def drop(self) -> None:
+        """Close every open connection, as a network drops idle ones (a NAT's timeout, a frozen Lambda)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    def serve(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.accepted += 1
+                self._connections.append(connection)
+            threading.Thread(target=self._serve_quietly, args=(connection,), daemon=True).start()
+
+    def _serve_quietly(self, connection: socket.socket) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the client gave up, or the test dropped the connection
+            self.serve(connection)
+        connection.close()
+
+
+class TunnelProxy(_RawServer):
+    """An HTTP proxy for HTTPS on loopback (`CONNECT host:port`, then bytes both ways), as a Lambda in a VPC
+    without a NAT reaches an outside Cart API through `HTTPS_PROXY`. With `trickle` it sends its answer to
+    CONNECT one byte every `trickle` seconds. `accepted` counts the tunnels asked for.
+    """
+
+    def __init__(self, trickle: float = 0.0) -> None:
+        super().__init__()
+        self.trickle = trickle
+
+    @property
+    def url(self) -> str:
+        """The proxy's URL (HTTPS_PROXY)."""
+        return f"http://{self.address}"
+
+    def serve(self, connection: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = connection.recv(4096)
+            if not data:
+                return
+            head += data
+        host, _, port = head.split()[1].decode().rpartition(":")
+        upstream = socket.create_connection((host, int(port)), timeout=5)
+        with self._lock:
+            self._connections.append(upstream)
+        answer = b"HTTP/1.1 200 Connection established\r\n\r\n"
+        if not self.trickle:
+            connection.sendall(answer)
+        for i in range(len(answer)) if self.trickle else ():
+            if self.stopping.wait(self.trickle):
+                return
+            connection.sendall(answer[i : i + 1])
+        _pipe(connection, upstream, self.stopping)
+
+
+def _pipe(one: socket.socket, other: socket.socket, stopping: threading.Event) -> None:
+    """Bytes both ways until either side closes."""
+    one.settimeout(None)
+    other.settimeout(None)
+    while not stopping.is_set():
+        readable, _, _ = select.select([one, other], [], [], 0.5)
+        for source in readable:
+            data = source.recv(65536)
+            if not data:
+                return
+            (other if source is one else one).sendall(data)
+
+
+class TrickledHandshake(_RawServer):
+    """A Cart API that accepts the connection and then trickles its TLS handshake: a record announcing
+    16 KB of handshake, one byte every `trickle` seconds (about an hour for the whole of it)."""
+
+    def __init__(self, trickle: float) -> None:
+        super().__init__()
+        self.trickle = trickle
+
+    @property
+    def url(self) -> str:
+        """The Cart API's base URL (CART_LAMBDA_API_URL)."""
+        return f"https://{self.address}/v1.0"
+
+    def serve(self, connection: socket.socket) -> None:
+        connection.recv(65536)  # the client's hello
+        connection.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record of 16,384 bytes
+        while not self.stopping.wait(self.trickle):
+            connection.sendall(b"\x02")
 
 
 def self_signed_tls(folder: str) -> tuple[ssl.SSLContext, str]:

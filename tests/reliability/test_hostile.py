@@ -10,6 +10,7 @@ enforces and moto does not is enforced by the proxy in front of moto.
 from __future__ import annotations
 
 import time
+import tracemalloc
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -272,6 +273,103 @@ def test_over_tls_a_trickling_body_is_cut_off_and_the_connection_serves_the_next
         api.stop()
 
 
+@pytest.mark.timeout(60)
+def test_a_trickled_tls_handshake_is_cut_off_at_the_timeout(rig, tmp_path):
+    # Given a Cart API over HTTPS that accepts the connection, then sends its handshake a byte every 0.1 s
+    _, certificate = f.self_signed_tls(str(tmp_path))
+    api = f.TrickledHandshake(trickle=0.1)
+    api.start()
+    try:
+        rig.configure(CART_LAMBDA_API_URL=api.url, REQUESTS_CA_BUNDLE=certificate)
+        sent = record(message(new_tenant("handshake"), "cart-1"))
+
+        # When the handler runs it (CART_API_TIMEOUT_SECONDS 0.5, one retry)
+        started = time.monotonic()
+        failures = invoke(sent)
+        elapsed = time.monotonic() - started
+
+        # Then it is transient within the Cart API's worst case (2 × 0.5 s, plus backoff), both attempts made
+        assert failures == [sent["messageId"]]
+        assert elapsed < 1.6, elapsed
+        assert api.accepted == 2
+    finally:
+        api.stop()
+
+
+def _through_proxy(rig: Any, proxy: f.TunnelProxy, folder: str) -> CartApi:
+    """The Cart API over HTTPS, reached through `proxy` (HTTPS_PROXY), started; the caller stops it."""
+    tls, certificate = f.self_signed_tls(folder)
+    api = CartApi()
+    api.start(tls)
+    rig.configure(
+        CART_LAMBDA_API_URL=api.url, REQUESTS_CA_BUNDLE=certificate, HTTPS_PROXY=proxy.url, NO_PROXY=None, no_proxy=None
+    )
+    return api
+
+
+@pytest.mark.timeout(60)
+def test_through_a_proxy_a_trickled_answer_to_connect_is_cut_off_at_the_timeout(rig, tmp_path):
+    # Given HTTPS_PROXY naming a proxy that answers CONNECT one byte every 0.2 s (its answer takes 8 s)
+    proxy = f.TunnelProxy(trickle=0.2)
+    proxy.start()
+    api = _through_proxy(rig, proxy, str(tmp_path))
+    try:
+        tenant = new_tenant("proxy")
+        api.put(tenant, "cart-1", CartReply(cart_json(cart(tenant, "cart-1"))))
+        sent = record(message(tenant, "cart-1"))
+
+        # When the handler runs it (CART_API_TIMEOUT_SECONDS 0.5, one retry)
+        started = time.monotonic()
+        failures = invoke(sent)
+        elapsed = time.monotonic() - started
+
+        # Then it is transient within the Cart API's worst case, both attempts made through the proxy
+        assert failures == [sent["messageId"]]
+        assert elapsed < 1.6, elapsed
+        assert proxy.accepted == 2
+    finally:
+        proxy.stop()
+        api.stop()
+
+
+@pytest.mark.timeout(60)
+def test_through_a_proxy_the_deadline_holds_and_dropped_connections_are_made_again(rig, tmp_path):
+    # Given the Cart API over HTTPS behind HTTPS_PROXY, one cart's body trickled a byte every 0.2 s, no retries
+    proxy = f.TunnelProxy()
+    proxy.start()
+    api = _through_proxy(rig, proxy, str(tmp_path))
+    rig.configure(CART_API_MAX_RETRIES="0")
+    try:
+        tenant = new_tenant("proxy")
+        api.put(tenant, "cart-slow", CartReply(cart_json(cart(tenant, "cart-slow")), trickle=0.2))
+        for i in range(3):
+            api.put(tenant, f"cart-{i}", CartReply(cart_json(cart(tenant, f"cart-{i}"))))
+        slow = record(message(tenant, "cart-slow"))
+        good = [record(message(tenant, f"cart-{i}")) for i in range(3)]
+
+        # When the handler runs the batch through the proxy, the tunnels idle past the timeout and the network
+        # drops them (a frozen Lambda, a NAT's idle timeout), and the handler runs new orders of the good carts
+        started = time.monotonic()
+        failures = invoke(slow, *good)
+        elapsed = time.monotonic() - started
+        time.sleep(0.6)
+        proxy.drop()
+        later = [record(message(tenant, f"cart-{i}")) for i in range(3)]
+        again = invoke(*later)
+
+        # Then the slow cart is transient within its one attempt's 0.5 s, and the good ones are orders both
+        # times: a connection made again through the proxy gets a deadline of its own, not its last request's
+        assert failures == [slow["messageId"]]
+        assert elapsed < 1.5, elapsed
+        assert again == []
+        stored = {o["sourceMessageId"] for o in orders_of(rig.dynamodb, rig.table, tenant)}
+        assert stored == {r["messageId"] for r in good + later}
+        assert proxy.accepted >= 5  # four tunnels for the batch, at least one again after the drop
+    finally:
+        proxy.stop()
+        api.stop()
+
+
 def test_a_cart_body_cut_off_before_its_end_is_retried_then_transient(rig):
     # Given a Cart API whose answer for one cart announces its length but closes the connection 10 bytes short
     tenant = new_tenant("cut")
@@ -366,6 +464,77 @@ def test_a_cart_body_over_2_mb_is_refused_without_being_read_whole(rig, content_
     (letter,) = read_dead_letters(rig.sqs, rig.dead_letter_queue)
     assert (letter.error_type, letter.error_message) == ("InvalidCart", "Cart API answered with a body over 2 MB")
     assert rig.carts.bytes_sent < 12_000_000, rig.carts.bytes_sent
+
+
+def test_a_gzip_bomb_is_refused_by_its_decoded_size_in_bounded_memory(rig):
+    # Given a warm handler, and a Cart API answering one cart with 97 KB of gzip that inflate to 100 MB
+    tenant = new_tenant("bomb")
+    for cart_id in ("cart-warm", "cart-ok"):
+        _serve(rig, tenant, cart_id)
+    _serve(rig, tenant, "cart-bomb", padding=100_000_000, gzip=True)
+    assert invoke(record(message(tenant, "cart-warm"))) == []
+    bomb, good = record(message(tenant, "cart-bomb")), record(message(tenant, "cart-ok"))
+
+    # When the handler runs the bomb with a good cart, its allocations (and the servers') traced
+    tracemalloc.start()
+    try:
+        failures = invoke(bomb, good)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    # Then the bomb is dead-lettered for its size after decoding, asked for once (permanent), the good cart is
+    # an order, and the process never held a fraction of the 100 decoded megabytes (a batch alone peaks near 10)
+    assert failures == []
+    (letter,) = read_dead_letters(rig.sqs, rig.dead_letter_queue)
+    assert (letter.source_message_id, letter.error_type) == (bomb["messageId"], "InvalidCart")
+    assert letter.error_message == "Cart API answered with a body over 2 MB"
+    assert rig.carts.requests == 3
+    assert set(_by_cart(rig, tenant)) == {"cart-warm", "cart-ok"}
+    assert peak < 30_000_000, peak
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "gzip, gzip, gzip, gzip, gzip, gzip"])
+def test_a_body_its_content_encoding_cannot_decode_is_an_invalid_cart(rig, encoding):
+    # Given a Cart API answering one cart with the plain JSON but announcing it compressed (or compressed six
+    # times over, past urllib3's limit of five), and a good cart
+    tenant = new_tenant("encoding")
+    _serve(rig, tenant, "cart-bad", headers=(("Content-Encoding", encoding),))
+    _serve(rig, tenant, "cart-ok")
+    bad, good = record(message(tenant, "cart-bad")), record(message(tenant, "cart-ok"))
+
+    # When the handler runs the batch
+    failures = invoke(bad, good)
+
+    # Then the undecodable answer is a malformed cart: dead-lettered, asked for once (the same bytes again
+    # would not decode either); the good cart is an order
+    assert failures == []
+    (letter,) = read_dead_letters(rig.sqs, rig.dead_letter_queue)
+    assert (letter.source_message_id, letter.error_type) == (bad["messageId"], "InvalidCart")
+    assert "Content-Encoding" in letter.error_message
+    assert rig.carts.requests == 2
+    assert set(_by_cart(rig, tenant)) == {"cart-ok"}
+
+
+@pytest.mark.parametrize("number", ["1e99999999999999999999", "-1E-99999999999999999999"])
+def test_a_number_past_decimal_range_in_a_cart_is_an_invalid_cart(rig, number):
+    # Given a cart carrying, in a field of its own, a number whose exponent is past what Decimal can hold
+    # (Python's json hands it to Decimal, which raises InvalidOperation, an ArithmeticError), and a good cart
+    tenant = new_tenant("exponent")
+    document = cart_json(cart(tenant, "cart-big")).replace('"currency"', f'"weight": {number}, "currency"', 1)
+    rig.carts.put(tenant, "cart-big", CartReply(document))
+    _serve(rig, tenant, "cart-ok")
+    big, good = record(message(tenant, "cart-big")), record(message(tenant, "cart-ok"))
+
+    # When the handler runs the batch
+    failures = invoke(big, good)
+
+    # Then the cart is dead-lettered as malformed (permanent, asked for once), the good one is an order
+    assert failures == []
+    (letter,) = read_dead_letters(rig.sqs, rig.dead_letter_queue)
+    assert (letter.source_message_id, letter.error_type) == (big["messageId"], "InvalidCart")
+    assert rig.carts.requests == 2
+    assert set(_by_cart(rig, tenant)) == {"cart-ok"}
 
 
 # --- 6: no personal data in anything written ------------------------------------------------------------------
