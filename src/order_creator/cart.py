@@ -21,16 +21,16 @@ import socket
 import time
 import urllib.request
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from urllib3 import BaseHTTPResponse, PoolManager, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import DecodeError, HTTPError, MaxRetryError
-from urllib3.util import make_headers
+from urllib3.util import make_headers, parse_url
 from urllib3.util.retry import Retry
 
-from order_creator.errors import CartNotFound, CartRejected, CartUnavailable, InvalidCart
+from order_creator.errors import CartNotFound, CartRejected, CartUnavailable, ConfigurationError, InvalidCart
 from order_creator.models import Cart, load_json, parse_cart
 from order_creator.settings import Settings
 
@@ -158,16 +158,35 @@ def _pool_manager(base: str, pool_size: int) -> PoolManager:
     The variables are those `requests` honoured: HTTP(S)_PROXY/ALL_PROXY with NO_PROXY, and
     REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (else the bundle botocore uses for AWS itself).
     """
-    parts = urlsplit(base)
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
-        proxy = None
     ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _default_ca_bundle()
     tls: dict[str, Any] = {"ca_cert_dir" if os.path.isdir(ca_bundle) else "ca_certs": ca_bundle}
-    manager = ProxyManager(proxy, maxsize=pool_size, **tls) if proxy else PoolManager(maxsize=pool_size, **tls)
+    proxy = _proxy(base)
+    if proxy is None:
+        manager = PoolManager(maxsize=pool_size, **tls)
+    else:
+        manager = ProxyManager(proxy[0], proxy_headers=proxy[1], maxsize=pool_size, **tls)
     manager.pool_classes_by_scheme = {"http": _BoundedPool, "https": _BoundedTlsPool}
     return manager
+
+
+def _proxy(base: str) -> tuple[str, dict[str, str]] | None:
+    """The proxy for `base` and its headers, read from the environment as `requests` read it, or None.
+
+    A proxy without a scheme is `http://`; credentials in its URL are sent as Proxy-Authorization (urllib3
+    alone drops them) and kept out of the URL urllib3 logs and puts in its errors. A proxy urllib3 cannot
+    speak (SOCKS) is a ConfigurationError naming the variable.
+    """
+    parts = urlsplit(base)
+    proxies = urllib.request.getproxies_environment()
+    variable = parts.scheme if proxies.get(parts.scheme) else "all"
+    url = proxies.get(variable)
+    if not url or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    proxy = parse_url(url if "://" in url else f"http://{url}")
+    if proxy.scheme not in ("http", "https"):
+        raise ConfigurationError(f"{variable.upper()}_PROXY: a {proxy.scheme} proxy is not supported, only http(s)://")
+    headers = make_headers(proxy_basic_auth=unquote(proxy.auth)) if proxy.auth else {}
+    return proxy._replace(auth=None).url, headers
 
 
 def _default_ca_bundle() -> str:

@@ -8,6 +8,7 @@ the crash tests, a SIGKILL of the process under test sent by the server that see
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import http.client
@@ -570,12 +571,14 @@ class _RawServer:
 class TunnelProxy(_RawServer):
     """An HTTP proxy for HTTPS on loopback (`CONNECT host:port`, then bytes both ways), as a Lambda in a VPC
     without a NAT reaches an outside Cart API through `HTTPS_PROXY`. With `trickle` it sends its answer to
-    CONNECT one byte every `trickle` seconds. `accepted` counts the tunnels asked for.
+    CONNECT one byte every `trickle` seconds; with `credentials` ("user:password") it answers 407 to a CONNECT
+    without them in Proxy-Authorization. `accepted` counts the tunnels asked for.
     """
 
-    def __init__(self, trickle: float = 0.0) -> None:
+    def __init__(self, trickle: float = 0.0, credentials: str | None = None) -> None:
         super().__init__()
         self.trickle = trickle
+        self.credentials = credentials
 
     @property
     def url(self) -> str:
@@ -589,6 +592,11 @@ class TunnelProxy(_RawServer):
             if not data:
                 return
             head += data
+        if self.credentials is not None:
+            expected = "Proxy-Authorization: Basic " + base64.b64encode(self.credentials.encode()).decode()
+            if expected.lower().encode() not in head.lower():
+                connection.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+                return
         host, _, port = head.split()[1].decode().rpartition(":")
         upstream = socket.create_connection((host, int(port)), timeout=5)
         with self._lock:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from order_creator.errors import ConfigurationError
 from order_creator.handler import lambda_handler
 from tests.factories import (
     assert_gapless,
@@ -368,6 +369,37 @@ def test_through_a_proxy_the_deadline_holds_and_dropped_connections_are_made_aga
     finally:
         proxy.stop()
         api.stop()
+
+
+@pytest.mark.parametrize("form", ["http://{credentials}@{address}", "{credentials}@{address}"])
+def test_a_proxy_is_used_as_requests_used_it_credentials_and_all(rig, tmp_path, form):
+    # Given HTTPS_PROXY naming a proxy that wants credentials, given in its URL (percent-encoded), with a scheme
+    # or without one (requests and curl read that as http://)
+    proxy = f.TunnelProxy(credentials="cart-user:p@ss")
+    proxy.start()
+    api = _through_proxy(rig, proxy, str(tmp_path))
+    rig.configure(HTTPS_PROXY=form.format(credentials="cart-user:p%40ss", address=proxy.address))
+    try:
+        tenant = new_tenant("proxy")
+        api.put(tenant, "cart-1", CartReply(cart_json(cart(tenant, "cart-1"))))
+        sent = record(message(tenant, "cart-1"))
+
+        # When the handler runs it / Then it is an order, fetched through the proxy
+        assert invoke(sent) == []
+        assert set(_by_cart(rig, tenant)) == {"cart-1"}
+        assert proxy.accepted == 1
+    finally:
+        proxy.stop()
+        api.stop()
+
+
+def test_a_proxy_urllib3_cannot_speak_is_a_configuration_error_naming_its_variable(rig):
+    # Given HTTP_PROXY naming a SOCKS proxy for the (plain HTTP) Cart API
+    rig.configure(HTTP_PROXY="socks5://127.0.0.1:1080", NO_PROXY=None, no_proxy=None)
+
+    # When the handler runs / Then it raises, naming the variable (no record is at fault)
+    with pytest.raises(ConfigurationError, match="HTTP_PROXY: a socks5 proxy is not supported"):
+        lambda_handler(sqs_event(record(message(new_tenant(), "cart-1"))), lambda_context())
 
 
 def test_a_cart_body_cut_off_before_its_end_is_retried_then_transient(rig):
