@@ -6,9 +6,10 @@ honoured, so the worst case stays timeout × (retries + 1) plus a little backoff
 deadline check accounts for. With CART_API_AUTH=iam every attempt is signed afresh.
 
 A hostile or broken Cart API cannot stretch that: CART_API_TIMEOUT_SECONDS bounds each request as a
-whole (a server trickling its headers or body a byte at a time is cut off at the deadline, not merely
-between bytes), a body over 2 MB is refused without being read whole, and a redirect is never followed
-(a 3xx is permanent), so a signed request never reaches another host.
+whole (a server or proxy trickling its TLS handshake, its answer to CONNECT, its headers or body a byte at
+a time is cut off at the deadline, not merely between bytes), a body over 2 MB (counted decoded, so a
+gzip bomb too) is refused without being read whole, a body that does not decode is malformed (permanent),
+and a redirect is never followed (a 3xx is permanent), so a signed request never reaches another host.
 """
 
 from __future__ import annotations
