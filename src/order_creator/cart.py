@@ -81,9 +81,7 @@ class CartService:
                         raise CartUnavailable(f"Cart API answered {status} after retries") from None
                     raise CartUnavailable(f"Cart API unreachable: {type(retryable.error).__name__}") from None
                 retry.sleep()
-            # ArithmeticError: a number whose exponent is past Decimal's range (1e99999999999999999999) makes
-            # `Decimal` raise InvalidOperation, which is not a ValueError
-            except (ValueError, UnicodeError, RecursionError, ArithmeticError):
+            except (ValueError, UnicodeError, RecursionError):  # load_json's refusals
                 raise InvalidCart("Cart API answered with malformed JSON") from None
 
     def _fetch(self, url: str, tenant_id: str, cart_id: str) -> bytes:

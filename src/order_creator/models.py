@@ -285,8 +285,15 @@ class Order(_Model):
 
 
 def load_json(text: str | bytes) -> Any:
-    """Parse JSON with every number as `int` or `Decimal`; reject NaN/Infinity and unencodable strings."""
-    document = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    """Parse JSON with every number as `int` or `Decimal`; reject NaN/Infinity and unencodable strings.
+
+    Every refusal is a `ValueError` (or `UnicodeError`, `RecursionError`): a number whose exponent is past
+    Decimal's range (1e99999999999999999999) makes `Decimal` raise InvalidOperation, an ArithmeticError.
+    """
+    try:
+        document = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except ArithmeticError:
+        raise ValueError("a number is past the range of a decimal") from None
     # A lone surrogate ("\ud800") parses, but can never be sent to DynamoDB as UTF-8. Only an escape or a
     # character outside ASCII can make one, so plain ASCII text without escapes skips the (costlier) check.
     if not text.isascii() or ("\\u" in text if isinstance(text, str) else b"\\u" in text):

@@ -580,3 +580,14 @@ def test_orders_dated_before_year_1000_get_an_eight_digit_day_or_are_refused(rig
     assert numbers == [f"ORD-{day}-00001", f"ORD-{day}-00002"] or (
         numbers == [] and [d.error_type for d in dead] == ["InvalidMessage"] * 2
     )
+
+
+@pytest.mark.parametrize("number", ["1e99999999999999999999", "-1E-99999999999999999999"])
+def test_a_number_past_decimal_range_in_a_message_is_a_permanent_failure_of_that_record_alone(rig, number):
+    # Given a record whose body carries, in a field of its own, a number whose exponent is past what Decimal can
+    # hold (json hands it to Decimal, which raises InvalidOperation: an ArithmeticError, not a ValueError)
+    records = _one_bad_among_good(rig)
+    records[1]["body"] = records[1]["body"].replace('"tenantId"', f'"weight": {number}, "tenantId"', 1)
+    assert number in records[1]["body"]
+    # When / Then the other records are created and that one is dead-lettered as InvalidMessage
+    _assert_only_the_bad_one_is_dead_lettered(rig, records)
