@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -192,6 +193,10 @@ class OrderCreator:
                 draft = self._draft(record)
             except InvalidMessage as error:
                 invalid[record.message_id] = Outcome(record, error=error)
+                continue
+            except Exception as unexpected:  # a bug in parsing must not fail the other records
+                bug = _unexpected("parsing the message", unexpected, message_id=record.message_id)
+                invalid[record.message_id] = Outcome(record, error=bug)
                 continue
             first = firsts.setdefault(draft.key, draft)
             if first is not draft:
@@ -404,8 +409,16 @@ def _result_or_error(
     try:
         return future.result()
     except Exception as unexpected:  # a bug in an adapter must not fail the other records
-        logger.exception("cart fetch failed unexpectedly", extra={"order_id": draft.order_id})
-        return TransientError(f"unexpected error fetching the cart: {type(unexpected).__name__}"), None
+        return _unexpected("fetching the cart", unexpected, order_id=draft.order_id), None
+
+
+def _unexpected(doing: str, error: Exception, **ids: str) -> TransientError:
+    """A bug met while `doing` one record's work: that record alone is retried (transient; the queue's redrive
+    policy ends it if the bug stays). Logged with its type and its frames, never its message: a library's
+    message may echo a field's value (contract §5)."""
+    frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
+    logger.error(f"unexpected error {doing}", extra={**ids, "error_type": type(error).__name__, "frames": frames})
+    return TransientError(f"unexpected error {doing}: {type(error).__name__}")
 
 
 def _cart_refusal(draft: _Draft) -> OrderCreatorError | None:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from order_creator import batch as batch_module
 from order_creator.batch import MAX_BACKOFF_SECONDS, STORE_SAFETY_SECONDS, OrderCreator, Record, Status, settle
 from order_creator.errors import (
     CartNotFound,
@@ -19,7 +20,7 @@ from order_creator.errors import (
     OrderConflict,
     StoreUnavailable,
 )
-from order_creator.models import exact_json
+from order_creator.models import Cart, exact_json
 from order_creator.ports import CounterKey, OrderKey, WriteResult
 from tests.factories import cart, message, new_tenant
 from tests.fakes import FakeCarts, FakeDeadLetters, FakeStore
@@ -475,3 +476,54 @@ def test_an_order_the_store_cannot_hold_is_permanent_and_the_others_are_written(
     assert [o.status for o in report.outcomes] == [Status.CREATED, Status.PERMANENT, Status.CREATED]
     assert report.outcomes[1].error is not None and report.outcomes[1].error.error_type == "UnstorableOrder"
     assert store.order_numbers() == ["ORD-20251230-00001", "ORD-20251230-00002"]
+
+
+def test_a_bug_met_parsing_one_record_fails_that_record_alone_transiently(monkeypatch, caplog):
+    # Given three records, the parsing of the second meeting a bug whose message echoes a field's value
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    records = []
+    for i in range(3):
+        carts.add(cart(tenant, f"c{i}"))
+        records.append(rec(message(tenant, f"c{i}"), f"m{i}"))
+    real_parse = batch_module.parse_message
+
+    def parse(body: str) -> object:
+        if '"c1"' in body:
+            raise RuntimeError("secret@example.com")
+        return real_parse(body)
+
+    monkeypatch.setattr(batch_module, "parse_message", parse)
+
+    # When the batch is processed
+    report = processor(carts, store).process(records, plenty)
+
+    # Then the others are numbered 1 and 2, that one is transient (retried alone), and nothing logs the message
+    assert [o.status for o in report.outcomes] == [Status.CREATED, Status.TRANSIENT, Status.CREATED]
+    assert str(report.outcomes[1].error) == "unexpected error parsing the message: RuntimeError"
+    assert store.counters == {CounterKey(tenant, DAY): 2}
+    assert "secret@example.com" not in caplog.text
+    assert any(getattr(r, "error_type", None) == "RuntimeError" for r in caplog.records)
+
+
+class _BuggyCarts(FakeCarts):
+    def get_cart(self, tenant_id: str, cart_id: str) -> Cart:
+        if cart_id == "c1":
+            raise KeyError("secret@example.com")
+        return super().get_cart(tenant_id, cart_id)
+
+
+def test_a_bug_met_fetching_one_cart_fails_that_record_alone_transiently(caplog):
+    # Given three records, the fetch of the second cart meeting a bug whose message echoes a value
+    carts, store, tenant = _BuggyCarts(), FakeStore(), new_tenant()
+    records = []
+    for i in range(3):
+        carts.add(cart(tenant, f"c{i}"))
+        records.append(rec(message(tenant, f"c{i}"), f"m{i}"))
+
+    # When the batch is processed
+    report = processor(carts, store).process(records, plenty)
+
+    # Then the others are created, that one is transient, and nothing logs the bug's message
+    assert [o.status for o in report.outcomes] == [Status.CREATED, Status.TRANSIENT, Status.CREATED]
+    assert str(report.outcomes[1].error) == "unexpected error fetching the cart: KeyError"
+    assert "secret@example.com" not in caplog.text
