@@ -393,3 +393,37 @@ def test_migrate_refuses_a_state_file_of_another_table(run, tmp_path: Path):
     code, _, err = run("table", "migrate", "--table", "orders-test", "--state", str(state))
     assert code == 2  # a usage error: exit code 1 is kept for "ran, and the answer is no"
     assert "another table" in err
+
+
+# a tenant whose counter is gone ----------------------------------------------------------------------
+
+
+def counterless_day(httpserver: Any, dynamodb: Any, monkeypatch: Any) -> tuple[str, str, str]:
+    """A table of its own with two tenants' orders of DAY, the second tenant's counter of DAY deleted (by hand,
+    a restore or a bug): returns the table, the intact tenant and the one without a counter."""
+    table = f"counterless-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(**table_definition(table))
+    monkeypatch.setenv("DYNAMODB_TABLE_NAME", table)
+    intact, counterless = new_tenant("intact"), new_tenant("counterless")
+    create_orders(httpserver, intact, 2)
+    create_orders(httpserver, counterless, 2)
+    dynamodb.delete_item(
+        TableName=table, Key={"PK": {"S": f"COUNTER#{counterless}"}, "SK": {"S": "ORDER_NUMBER#20251230"}}
+    )
+    return table, intact, counterless
+
+
+def test_an_all_tenant_audit_reports_a_tenant_whose_counter_is_gone(lambda_env, httpserver, dynamodb, monkeypatch, run):
+    # Given a day of two tenants, one of whose counter was deleted
+    table, intact, counterless = counterless_day(httpserver, dynamodb, monkeypatch)
+
+    # When every tenant of the day is audited
+    code, out, err = run("orders", "audit", "--table", table, "--from", "2025-12-30", "--to", "2025-12-30", "--json")
+
+    # Then both tenants are reported, the one without a counter failing with its orders' numbers beyond it
+    lines = {json.loads(line)["tenantId"]: json.loads(line) for line in out.splitlines()}
+    assert set(lines) == {intact, counterless}, err
+    assert lines[intact]["ok"] is True
+    assert (lines[counterless]["counter"], lines[counterless]["orders"], lines[counterless]["beyond"]) == (0, 2, [1, 2])
+    assert lines[counterless]["ok"] is False
+    assert code == 1
