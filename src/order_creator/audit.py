@@ -144,6 +144,10 @@ class AuditStore(Protocol):
         self, tenant_id: str, start: datetime, end: datetime, attributes: tuple[str, ...], page_size: int = 1000
     ) -> Iterator[dict[str, Any]]: ...
 
+    def scan_created(
+        self, start: datetime, end: datetime, page_size: int = 1000
+    ) -> Iterator[tuple[list[dict[str, Any]], float]]: ...
+
 
 class NumberingAudit:
     """Audits a table through an `AuditStore`, a tenant or a day at a time, yielding one verdict per day.
@@ -166,6 +170,7 @@ class NumberingAudit:
         self._recheck_seconds = recheck_seconds
         self._progress = progress
         self.orders_checked = 0
+        self.read_units_scanned = 0.0
 
     def tenant(self, tenant_id: str, first: date | None = None, last: date | None = None) -> Iterator[DayAudit]:
         """Every day of the tenant within first..last (both inclusive, business days; open when None) that
@@ -195,11 +200,35 @@ class NumberingAudit:
         for day in pending:
             yield self._confirmed(DayCheck(tenant_id, day, counters[day]).finish())
 
-    def day(self, day: date) -> Iterator[DayAudit]:
-        """Every tenant with a counter for this business day, checked on that day (one query finds them: the
-        counters' day key; orders of a day that has no counter at all are found by `tenant`)."""
-        for tenant_id in self._store.tenants_of_day(day):
+    def day(self, day: date, also: Iterable[str] = ()) -> Iterator[DayAudit]:
+        """Every tenant with a counter for this business day, then each of `also` that has none, checked on
+        that day. One query finds the first (the counters' day key), never a scan: a tenant whose counter of the
+        day is gone is checked only when named in `also` (see `tenants_by_scan`) or by `tenant`."""
+        counted = list(self._store.tenants_of_day(day))
+        for tenant_id in [*counted, *sorted(set(also) - set(counted))]:
             yield from self.tenant(tenant_id, day, day)
+
+    def tenants_by_scan(
+        self, first: date, last: date, *, max_rcu: float, progress: Callable[[int, float], None] | None = None
+    ) -> dict[date, set[str]]:
+        """The tenants with orders on each business day of first..last, found from the orders themselves, so
+        also those whose counter is gone: one scan of the whole table, a page at a time, held to `max_rcu` read
+        units a second on average (`read_units_scanned` adds what DynamoDB charged). `progress` is told the pages
+        and read units so far after every page."""
+        from order_creator.migrate import RateLimit  # only a deep audit needs it: not on the nightly's path
+
+        limit = RateLimit(max_rcu)
+        found: dict[date, set[str]] = {}
+        start, end = day_bounds(first, self._zone)[0], day_bounds(last, self._zone)[1]
+        for pages, (orders, units) in enumerate(self._store.scan_created(start, end), start=1):
+            for order in orders:
+                tenant_id = str(order["PK"]).removeprefix("TENANT#")
+                found.setdefault(_day_of(order, self._zone, "GSI1_SK", "GSI1_SK"), set()).add(tenant_id)
+            self.read_units_scanned += units
+            if progress is not None:
+                progress(pages, self.read_units_scanned)
+            limit.spend(units)
+        return found
 
     def _confirmed(self, verdict: DayAudit) -> DayAudit:
         if verdict.ok or self._recheck_seconds is None:
@@ -246,10 +275,13 @@ def run_command(
     last: date,
     as_json: bool,
     out: Callable[[str], None],
+    also: Mapping[date, Iterable[str]] | None = None,
 ) -> tuple[int, int]:
     """`order-creator orders audit`: one line per (tenant, day) checked, to `out`; returns the days checked and
-    the days that failed. With a tenant: its days within first..last; without: every tenant of each day."""
-    verdicts = audit.tenant(tenant_id, first, last) if tenant_id else _every_day(audit, first or last, last)
+    the days that failed. With a tenant: its days within first..last; without: every tenant of each day with a
+    counter, and those `also` names for the day (`NumberingAudit.tenants_by_scan`)."""
+    every_day = _every_day(audit, first or last, last, also or {})
+    verdicts = audit.tenant(tenant_id, first, last) if tenant_id else every_day
     checked = failed = 0
     for verdict in verdicts:
         checked += 1
@@ -258,9 +290,11 @@ def run_command(
     return checked, failed
 
 
-def _every_day(audit: NumberingAudit, first: date, last: date) -> Iterator[DayAudit]:
+def _every_day(
+    audit: NumberingAudit, first: date, last: date, also: Mapping[date, Iterable[str]]
+) -> Iterator[DayAudit]:
     for day in days(first, last):
-        yield from audit.day(day)
+        yield from audit.day(day, also.get(day, ()))
 
 
 def describe(verdict: DayAudit, most: int = 10) -> str:

@@ -220,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _table_option(audit)
     audit.add_argument("--json", action="store_true", help="one JSON object per (tenant, day) checked")
+    audit.add_argument(
+        "--deep",
+        action="store_true",
+        help="without --tenant: also find each day's tenants from the orders, by one scan of the whole table",
+    )
+    audit.add_argument(
+        "--max-rcu", metavar="N", type=_positive(float), default=100.0, help="with --deep: read units a second at most"
+    )
+    audit.epilog = _AUDIT_LIMIT
     audit.set_defaults(command=_orders_audit)
 
     dlq = _group(commands, "dlq", "the dead-letter queue")
@@ -269,6 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(command=_table_migrate)
     return parser
 
+
+_AUDIT_LIMIT = """\
+Without --tenant, each day's tenants are found from that day's counters (one query a day, never a scan). A
+tenant whose counter of the day is gone (deleted by hand, restored from an older backup, lost by a bug) has
+orders but no counter: such a day is found by --tenant (its numbers are listed as beyond counter 0) or by
+--deep, which finds every day's tenants from the orders themselves. --deep reads the whole table once
+(every order and counter, whatever --from/--to): about 0.5 read units per 4 KB of table, held to --max-rcu
+a second, so a 10 GB table costs about 1.3 million read units and, at 100 a second, 3.6 hours."""
 
 _ENDPOINT_HELP = "DynamoDB/SQS endpoint, e.g. an emulator: http://127.0.0.1:5000 (default: $AWS_ENDPOINT_URL, else AWS)"
 _LOCAL_ENDPOINT = (
@@ -516,17 +533,27 @@ def _orders_audit(args: argparse.Namespace) -> int:
     zone = _zone(args.timezone)
     if not args.tenant and args.first_day is None:
         raise UsageError("without --tenant, name the days with --from (a day's tenants are found from its counters)")
+    if args.tenant and args.deep:
+        raise UsageError("--deep is for every tenant: with --tenant, all of the tenant's orders are read already")
     last = args.last_day or business_day(datetime.now(UTC), zone)
     if args.first_day is not None and args.first_day > last:
         raise UsageError(f"--from {args.first_day} is after --to {last}")
     terminal = sys.stderr.isatty()
     audit = NumberingAudit(_dao(args), zone, progress=_progress_line if terminal else None)
+    also = None
+    if args.deep:
+        scanned = _scan_progress_line if terminal else None
+        also = audit.tenants_by_scan(args.first_day, last, max_rcu=args.max_rcu, progress=scanned)
     checked, failed = run_command(
-        audit, tenant_id=args.tenant, first=args.first_day, last=last, as_json=args.json, out=print
+        audit, tenant_id=args.tenant, first=args.first_day, last=last, as_json=args.json, out=print, also=also
     )
     if terminal:
         print("\r\033[K", end="", file=sys.stderr)
     _err(f"audited {checked} (tenant, day) pair(s), {audit.orders_checked} orders: {failed} failed")
+    if args.deep:
+        _err(f"the day's tenants were found by a scan of the whole table: {audit.read_units_scanned:g} read units")
+    elif not args.tenant:
+        _err("the days' tenants were found from their counters: a tenant whose counter is gone is found by --deep")
     return EXIT_FAILED if failed else 0
 
 
@@ -719,6 +746,11 @@ def _zone(name: str) -> Any:
 
 def _progress_line(orders: int) -> None:
     print(f"\r\033[Kaudit: {orders} orders checked", end="", file=sys.stderr, flush=True)
+
+
+def _scan_progress_line(pages: int, read_units: float) -> None:
+    line = f"audit --deep: {pages} page(s) of the table scanned, {read_units:g} read units"
+    print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
 
 
 def _bounded_int(low: int, high: int) -> Callable[[str], int]:

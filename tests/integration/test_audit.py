@@ -7,6 +7,7 @@ hand edit would.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -413,17 +414,72 @@ def counterless_day(httpserver: Any, dynamodb: Any, monkeypatch: Any) -> tuple[s
     return table, intact, counterless
 
 
-def test_an_all_tenant_audit_reports_a_tenant_whose_counter_is_gone(lambda_env, httpserver, dynamodb, monkeypatch, run):
+def test_a_deep_audit_reports_a_tenant_whose_counter_is_gone(lambda_env, httpserver, dynamodb, monkeypatch, run):
     # Given a day of two tenants, one of whose counter was deleted
     table, intact, counterless = counterless_day(httpserver, dynamodb, monkeypatch)
+    operations: list[str] = []
+    clients.dynamodb().meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name))
 
-    # When every tenant of the day is audited
-    code, out, err = run("orders", "audit", "--table", table, "--from", "2025-12-30", "--to", "2025-12-30", "--json")
+    # When every tenant of the day is audited with --deep
+    code, out, err = run(
+        "orders", "audit", "--table", table, "--from", "2025-12-30", "--to", "2025-12-30", "--json", "--deep"
+    )
 
-    # Then both tenants are reported, the one without a counter failing with its orders' numbers beyond it
+    # Then both tenants are reported, the one without a counter failing with its orders' numbers beyond it,
+    # found by one scan whose read units are told
     lines = {json.loads(line)["tenantId"]: json.loads(line) for line in out.splitlines()}
     assert set(lines) == {intact, counterless}, err
+    assert list(lines[counterless]) == CONTRACT_KEYS
     assert lines[intact]["ok"] is True
     assert (lines[counterless]["counter"], lines[counterless]["orders"], lines[counterless]["beyond"]) == (0, 2, [1, 2])
     assert lines[counterless]["ok"] is False
     assert code == 1
+    assert "audited 2 (tenant, day) pair(s), 4 orders: 1 failed" in err
+    assert "found by a scan of the whole table" in err
+    assert operations.count("Scan") == 1
+
+
+def test_without_deep_the_audit_keeps_to_the_counters_and_says_so(lambda_env, httpserver, dynamodb, monkeypatch, run):
+    # Given the same damage
+    table, intact, counterless = counterless_day(httpserver, dynamodb, monkeypatch)
+
+    # When the day is audited from its counters alone, and the tenant by name
+    code, out, err = run("orders", "audit", "--table", table, "--from", "2025-12-30", "--to", "2025-12-30", "--json")
+    tenant_code, tenant_out, _ = run("orders", "audit", "--table", table, "--tenant", counterless, "--json")
+
+    # Then the counters find only the intact tenant, and the summary names the limit and the way past it;
+    # the tenant named is found failing
+    assert [json.loads(line)["tenantId"] for line in out.splitlines()] == [intact]
+    assert code == 0
+    assert "a tenant whose counter is gone is found by --deep" in err
+    assert tenant_code == 1
+    assert json.loads(tenant_out)["beyond"] == [1, 2]
+
+
+def test_a_deep_scan_is_held_to_max_rcu_and_finds_each_days_tenants(lambda_env, httpserver, dynamodb, monkeypatch):
+    # Given the damaged day's table, and a rate limit of 2 read units a second (moto reports 1 a page)
+    table, intact, counterless = counterless_day(httpserver, dynamodb, monkeypatch)
+    store = OrderDAO(table, clients.dynamodb())
+    pages: list[tuple[int, float]] = []
+
+    # When the tenants of the 29th..31st are found by a scan in pages of one order (4 orders and a counter)
+    class OnePerPage:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def scan_created(self, start: Any, end: Any, page_size: int = 1000) -> Any:
+            return store.scan_created(start, end, page_size=1)
+
+    numbering = audit.NumberingAudit(OnePerPage(), UTC)
+    started = time.monotonic()
+    found = numbering.tenants_by_scan(
+        date(2025, 12, 29), date(2025, 12, 31), max_rcu=2, progress=lambda n, units: pages.append((n, units))
+    )
+    elapsed = time.monotonic() - started
+
+    # Then every page was counted and the scan took at least its units over the limit; both tenants are of the 30th
+    assert found == {DAY: {intact, counterless}}
+    units = numbering.read_units_scanned
+    assert pages[-1] == (len(pages), units)
+    assert len(pages) >= 5
+    assert elapsed >= units / 2 - 0.01
