@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 ORDER_ATTRIBUTES = ("id", "orderNumber", "dateCreated", "GSI1_SK")
 KINDS = ("missing", "duplicated", "beyond", "misdated", "malformed")
 RECHECK_SECONDS = 2.0  # how long a failed day is left to settle before it is read again
+# Without a scan, a day's tenants are those with a counter within this many days of it, either side: a tenant
+# whose counter of the day is gone is still found by its counters of the days around it.
+NEIGHBOUR_DAYS = 7
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
 
@@ -200,30 +203,35 @@ class NumberingAudit:
         for day in pending:
             yield self._confirmed(DayCheck(tenant_id, day, counters[day]).finish())
 
-    def day(self, day: date, also: Iterable[str] = ()) -> Iterator[DayAudit]:
-        """Every tenant with a counter for this business day, then each of `also` that has none, checked on
-        that day. One query finds the first (the counters' day key), never a scan: a tenant whose counter of the
-        day is gone is checked only when named in `also` (see `tenants_by_scan`) or by `tenant`."""
-        counted = list(self._store.tenants_of_day(day))
+    def every_tenant(self, first: date, last: date, also: Iterable[str] = ()) -> Iterator[DayAudit]:
+        """Every day within first..last that has a counter or an order, of every tenant found, a tenant at a time
+        (as `tenant`, so two queries a tenant besides its orders).
+
+        The tenants are those with a counter on any day from NEIGHBOUR_DAYS before `first` to NEIGHBOUR_DAYS after
+        `last` (one query a day, of the counters' day key: never a scan), then those of `also` (see
+        `tenants_by_scan`). So a tenant whose counter of a day is gone is still checked on that day when it has a
+        counter on another day of that window; one with no counter in the window at all only when in `also`.
+        """
+        counted = dict.fromkeys(
+            tenant_id for day in days(*neighbourhood(first, last)) for tenant_id in self._store.tenants_of_day(day)
+        )
         for tenant_id in [*counted, *sorted(set(also) - set(counted))]:
-            yield from self.tenant(tenant_id, day, day)
+            yield from self.tenant(tenant_id, first, last)
 
     def tenants_by_scan(
         self, first: date, last: date, *, max_rcu: float, progress: Callable[[int, float], None] | None = None
-    ) -> dict[date, set[str]]:
-        """The tenants with orders on each business day of first..last, found from the orders themselves, so
-        also those whose counter is gone: one scan of the whole table, a page at a time, held to `max_rcu` read
-        units a second on average (`read_units_scanned` adds what DynamoDB charged). `progress` is told the pages
-        and read units so far after every page."""
+    ) -> set[str]:
+        """The tenants with orders on a business day of first..last, found from the orders themselves, so also
+        those with no counter: one scan of the whole table, a page at a time, held to `max_rcu` read units a
+        second on average (`read_units_scanned` adds what DynamoDB charged). `progress` is told the pages and read
+        units so far after every page."""
         from order_creator.migrate import RateLimit  # only a deep audit needs it: not on the nightly's path
 
         limit = RateLimit(max_rcu)
-        found: dict[date, set[str]] = {}
+        found: set[str] = set()
         start, end = day_bounds(first, self._zone)[0], day_bounds(last, self._zone)[1]
         for pages, (orders, units) in enumerate(self._store.scan_created(start, end), start=1):
-            for order in orders:
-                tenant_id = str(order["PK"]).removeprefix("TENANT#")
-                found.setdefault(_day_of(order, self._zone, "GSI1_SK", "GSI1_SK"), set()).add(tenant_id)
+            found.update(str(order["PK"]).removeprefix("TENANT#") for order in orders)
             self.read_units_scanned += units
             if progress is not None:
                 progress(pages, self.read_units_scanned)
@@ -264,6 +272,13 @@ def days(first: date, last: date) -> Iterator[date]:
         yield first + timedelta(days=offset)
 
 
+def neighbourhood(first: date, last: date) -> tuple[date, date]:
+    """The days whose counters name the tenants of first..last: NEIGHBOUR_DAYS either side (within the calendar)."""
+    before = min(NEIGHBOUR_DAYS, (first - date.min).days)
+    after = min(NEIGHBOUR_DAYS, (date.max - last).days)
+    return first - timedelta(days=before), last + timedelta(days=after)
+
+
 # the command ------------------------------------------------------------------------------------------
 
 
@@ -275,26 +290,19 @@ def run_command(
     last: date,
     as_json: bool,
     out: Callable[[str], None],
-    also: Mapping[date, Iterable[str]] | None = None,
+    also: Iterable[str] = (),
 ) -> tuple[int, int]:
     """`order-creator orders audit`: one line per (tenant, day) checked, to `out`; returns the days checked and
-    the days that failed. With a tenant: its days within first..last; without: every tenant of each day with a
-    counter, and those `also` names for the day (`NumberingAudit.tenants_by_scan`)."""
-    every_day = _every_day(audit, first or last, last, also or {})
-    verdicts = audit.tenant(tenant_id, first, last) if tenant_id else every_day
+    the days that failed. With a tenant: its days within first..last; without: those of every tenant found
+    (`NumberingAudit.every_tenant`; `also`: tenants found by `NumberingAudit.tenants_by_scan`)."""
+    every_tenant = audit.every_tenant(first or last, last, also)
+    verdicts = audit.tenant(tenant_id, first, last) if tenant_id else every_tenant
     checked = failed = 0
     for verdict in verdicts:
         checked += 1
         failed += not verdict.ok
         out(_json_line(verdict) if as_json else describe(verdict))
     return checked, failed
-
-
-def _every_day(
-    audit: NumberingAudit, first: date, last: date, also: Mapping[date, Iterable[str]]
-) -> Iterator[DayAudit]:
-    for day in days(first, last):
-        yield from audit.day(day, also.get(day, ()))
 
 
 def describe(verdict: DayAudit, most: int = 10) -> str:
@@ -328,7 +336,8 @@ metrics = Metrics(namespace="OrderCreator", service="order-creator")
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Audit the business day just ended (in ORDER_NUMBER_TIMEZONE), or the event's `day` (YYYY-MM-DD), for
-    every tenant that took an order; log each violation (ids and numbers only); emit `NumberingViolations`.
+    every tenant with a counter within NEIGHBOUR_DAYS of it (`NumberingAudit.every_tenant`: no scan); log each
+    violation (ids and numbers only); emit `NumberingViolations`.
 
     Returns the day and its totals. Raises ConfigurationError for a bad environment and ValueError for an
     event whose `day` is not a date.
@@ -349,7 +358,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     )
     tenants = violations = 0
     failed: list[str] = []
-    for verdict in audit.day(audited_day):
+    for verdict in audit.every_tenant(audited_day, audited_day):
         tenants += 1
         violations += verdict.violations
         if not verdict.ok:

@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="one JSON object per order and line, amounts exact")
     listing.set_defaults(command=_orders_list)
     audit = _command(orders, "audit", "check that every day's orders carry exactly 1..N")
-    audit.add_argument("--tenant", help="one tenant, every day it has (default: every tenant of each day)")
+    audit.add_argument("--tenant", help="one tenant, every day it has (default: every tenant found, see below)")
     audit.add_argument("--from", dest="first_day", metavar="YYYY-MM-DD", type=_day, help="first business day")
     audit.add_argument("--to", dest="last_day", metavar="YYYY-MM-DD", type=_day, help="last one (default: today)")
     audit.add_argument(
@@ -280,12 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _AUDIT_LIMIT = """\
-Without --tenant, each day's tenants are found from that day's counters (one query a day, never a scan). A
-tenant whose counter of the day is gone (deleted by hand, restored from an older backup, lost by a bug) has
-orders but no counter: such a day is found by --tenant (its numbers are listed as beyond counter 0) or by
---deep, which finds every day's tenants from the orders themselves. --deep reads the whole table once
-(every order and counter, whatever --from/--to): about 0.5 read units per 4 KB of table, held to --max-rcu
-a second, so a 10 GB table costs about 1.3 million read units and, at 100 a second, 3.6 hours."""
+Without --tenant, the tenants are found from the counters of the days from a week before --from to a week
+after --to (one query a day, never a scan), and each is audited on every day of --from..--to. A day whose
+counter is gone (deleted by hand, restored from an older backup, lost by a bug) shows as counter 0 with its
+numbers "beyond" it; but a tenant with no counter at all in those days is not found. --tenant finds it, and
+so does --deep, which also finds the tenants from the orders themselves: it reads the whole table once (every
+order and counter, whatever --from/--to), about 0.5 read units per 4 KB of table, held to --max-rcu a
+second; a 10 GB table costs about 1.3 million read units, 3.6 hours at 100 a second."""
 
 _ENDPOINT_HELP = "DynamoDB/SQS endpoint, e.g. an emulator: http://127.0.0.1:5000 (default: $AWS_ENDPOINT_URL, else AWS)"
 _LOCAL_ENDPOINT = (
@@ -527,7 +528,7 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _orders_audit(args: argparse.Namespace) -> int:
-    from order_creator.audit import NumberingAudit, run_command
+    from order_creator.audit import NumberingAudit, neighbourhood, run_command
     from order_creator.numbering import business_day
 
     zone = _zone(args.timezone)
@@ -540,7 +541,7 @@ def _orders_audit(args: argparse.Namespace) -> int:
         raise UsageError(f"--from {args.first_day} is after --to {last}")
     terminal = sys.stderr.isatty()
     audit = NumberingAudit(_dao(args), zone, progress=_progress_line if terminal else None)
-    also = None
+    also: set[str] = set()
     if args.deep:
         scanned = _scan_progress_line if terminal else None
         also = audit.tenants_by_scan(args.first_day, last, max_rcu=args.max_rcu, progress=scanned)
@@ -551,9 +552,10 @@ def _orders_audit(args: argparse.Namespace) -> int:
         print("\r\033[K", end="", file=sys.stderr)
     _err(f"audited {checked} (tenant, day) pair(s), {audit.orders_checked} orders: {failed} failed")
     if args.deep:
-        _err(f"the day's tenants were found by a scan of the whole table: {audit.read_units_scanned:g} read units")
+        _err(f"the tenants were found by a scan of the whole table too: {audit.read_units_scanned:g} read units")
     elif not args.tenant:
-        _err("the days' tenants were found from their counters: a tenant whose counter is gone is found by --deep")
+        around = " to ".join(day.isoformat() for day in neighbourhood(args.first_day, last))
+        _err(f"the tenants were found from the counters of {around}: one with no counter there is found by --deep")
     return EXIT_FAILED if failed else 0
 
 

@@ -360,7 +360,7 @@ def test_migrate_keys_older_orders_resumes_after_an_interruption_and_touches_not
     assert len(out.splitlines()) == 5
     # the counters are found by day, and the audit of the day holds
     assert sorted(dao.tenants_of_day(DAY)) == sorted([tenant, other])
-    assert [v.ok for v in audit.NumberingAudit(dao, UTC).day(DAY)] == [True, True]
+    assert [v.ok for v in audit.NumberingAudit(dao, UTC).every_tenant(DAY, DAY)] == [True, True]
     # and nothing but the new keys changed
     after = {(i["PK"], i["SK"]): i for i in scan(dynamodb, table)}
     assert set(after) == set(before)
@@ -435,7 +435,7 @@ def test_a_deep_audit_reports_a_tenant_whose_counter_is_gone(lambda_env, httpser
     assert lines[counterless]["ok"] is False
     assert code == 1
     assert "audited 2 (tenant, day) pair(s), 4 orders: 1 failed" in err
-    assert "found by a scan of the whole table" in err
+    assert "found by a scan of the whole table too" in err
     assert operations.count("Scan") == 1
 
 
@@ -447,11 +447,11 @@ def test_without_deep_the_audit_keeps_to_the_counters_and_says_so(lambda_env, ht
     code, out, err = run("orders", "audit", "--table", table, "--from", "2025-12-30", "--to", "2025-12-30", "--json")
     tenant_code, tenant_out, _ = run("orders", "audit", "--table", table, "--tenant", counterless, "--json")
 
-    # Then the counters find only the intact tenant, and the summary names the limit and the way past it;
-    # the tenant named is found failing
+    # Then the counters (it has none in the fortnight around the day) find only the intact tenant, and the
+    # summary names the limit and the way past it; the tenant named is found failing
     assert [json.loads(line)["tenantId"] for line in out.splitlines()] == [intact]
     assert code == 0
-    assert "a tenant whose counter is gone is found by --deep" in err
+    assert "found from the counters of 2025-12-23 to 2026-01-06: one with no counter there is found by --deep" in err
     assert tenant_code == 1
     assert json.loads(tenant_out)["beyond"] == [1, 2]
 
@@ -477,9 +477,33 @@ def test_a_deep_scan_is_held_to_max_rcu_and_finds_each_days_tenants(lambda_env, 
     )
     elapsed = time.monotonic() - started
 
-    # Then every page was counted and the scan took at least its units over the limit; both tenants are of the 30th
-    assert found == {DAY: {intact, counterless}}
+    # Then every page was counted and the scan took at least its units over the limit; both tenants were found
+    assert found == {intact, counterless}
     units = numbering.read_units_scanned
     assert pages[-1] == (len(pages), units)
     assert len(pages) >= 5
     assert elapsed >= units / 2 - 0.01
+
+
+def test_a_tenant_whose_counter_of_a_day_is_gone_is_found_by_its_counters_of_the_days_around(
+    lambda_env, httpserver, dynamodb, monkeypatch, run, capsys, caplog
+):
+    # Given the damaged day, the tenant without its counter of the 30th having taken an order on the 29th
+    table, intact, counterless = counterless_day(httpserver, dynamodb, monkeypatch)
+    create_orders(httpserver, counterless, 1, dateCreated="2025-12-29T10:15:00+02:00")
+    operations: list[str] = []
+    clients.dynamodb().meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name))
+    monkeypatch.setattr(audit, "RECHECK_SECONDS", 0)
+
+    # When the 30th is audited for every tenant, by the command and by the nightly handler, neither scanning
+    code, out, err = run("orders", "audit", "--table", table, "--from", "2025-12-30", "--to", "2025-12-30", "--json")
+    summary = audit.lambda_handler({"day": "2025-12-30"}, lambda_context())
+
+    # Then both report the tenant's 30th as failing (its numbers beyond counter 0), and nothing scanned
+    lines = {json.loads(line)["tenantId"]: json.loads(line) for line in out.splitlines()}
+    assert set(lines) == {intact, counterless}, err
+    assert (lines[counterless]["counter"], lines[counterless]["beyond"], lines[counterless]["ok"]) == (0, [1, 2], False)
+    assert lines[intact]["ok"] is True
+    assert code == 1
+    assert (summary["tenants"], summary["failedTenants"], summary["violations"]) == (2, [counterless], 2)
+    assert "Scan" not in operations
