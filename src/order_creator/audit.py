@@ -218,6 +218,10 @@ class NumberingAudit:
         for tenant_id in [*counted, *sorted(set(also) - set(counted))]:
             yield from self.tenant(tenant_id, first, last)
 
+    def day(self, day: date) -> Iterator[DayAudit]:
+        """Every tenant's verdict on one business day, the nightly's audit: `every_tenant(day, day)`."""
+        return self.every_tenant(day, day)
+
     def tenants_by_scan(
         self, first: date, last: date, *, max_rcu: float, progress: Callable[[int, float], None] | None = None
     ) -> set[str]:
@@ -358,7 +362,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     )
     tenants = violations = 0
     failed: list[str] = []
-    for verdict in audit.every_tenant(audited_day, audited_day):
+    for verdict in audit.day(audited_day):
         tenants += 1
         violations += verdict.violations
         if not verdict.ok:

@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--deep",
         action="store_true",
-        help="without --tenant: also find each day's tenants from the orders, by one scan of the whole table",
+        help="without --tenant: also find the tenants from the orders, by one scan of the whole table",
     )
     audit.add_argument(
         "--max-rcu", metavar="N", type=_positive(float), default=100.0, help="with --deep: read units a second at most"
@@ -280,13 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _AUDIT_LIMIT = """\
-Without --tenant, the tenants are found from the counters of the days from a week before --from to a week
-after --to (one query a day, never a scan), and each is audited on every day of --from..--to. A day whose
-counter is gone (deleted by hand, restored from an older backup, lost by a bug) shows as counter 0 with its
-numbers "beyond" it; but a tenant with no counter at all in those days is not found. --tenant finds it, and
-so does --deep, which also finds the tenants from the orders themselves: it reads the whole table once (every
-order and counter, whatever --from/--to), about 0.5 read units per 4 KB of table, held to --max-rcu a
-second; a 10 GB table costs about 1.3 million read units, 3.6 hours at 100 a second."""
+Without --tenant, the tenants are those with a counter on a day from a week before --from to a week after
+--to (one query a day, never a scan), each audited on every day of --from..--to. A tenant whose counter of a
+day is gone (deleted by hand, restored from an older backup, lost by a bug) is found by its other counters, and
+that day fails (counter 0, its numbers "beyond" it); a tenant with no counter at all in those days is not
+found. --tenant finds it, and so does --deep, which also finds the tenants from the orders themselves: it
+reads the whole table once (every order and counter, whatever --from/--to), about 0.5 read units per 4 KB of
+table, held to --max-rcu a second; a 10 GB table costs about 1.3 million read units, 3.6 hours at 100 a second."""
 
 _ENDPOINT_HELP = "DynamoDB/SQS endpoint, e.g. an emulator: http://127.0.0.1:5000 (default: $AWS_ENDPOINT_URL, else AWS)"
 _LOCAL_ENDPOINT = (
@@ -552,7 +552,7 @@ def _orders_audit(args: argparse.Namespace) -> int:
         print("\r\033[K", end="", file=sys.stderr)
     _err(f"audited {checked} (tenant, day) pair(s), {audit.orders_checked} orders: {failed} failed")
     if args.deep:
-        _err(f"the tenants were found by a scan of the whole table too: {audit.read_units_scanned:g} read units")
+        _err(f"the tenants were found by a scan of the whole table too, read units spent: {audit.read_units_scanned:g}")
     elif not args.tenant:
         around = " to ".join(day.isoformat() for day in neighbourhood(args.first_day, last))
         _err(f"the tenants were found from the counters of {around}: one with no counter there is found by --deep")

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from order_creator.audit import DayCheck, check_orders
+from order_creator.audit import DayCheck, check_orders, neighbourhood
 from order_creator.numbering import day_bounds, parse_order_number
 
 DAY = date(2025, 12, 30)
@@ -105,3 +105,8 @@ def test_a_day_spans_its_own_hours_in_the_zone_even_across_a_clock_change():
     # Then the bounds are the local midnights, in UTC
     assert (start, end) == (datetime(2025, 10, 25, 23, tzinfo=UTC), datetime(2025, 10, 27, 0, tzinfo=UTC))
     assert (sa_start, sa_end) == (datetime(2025, 12, 29, 22, tzinfo=UTC), datetime(2025, 12, 30, 22, tzinfo=UTC))
+
+
+def test_the_counters_that_name_the_tenants_are_a_week_either_side_within_the_calendar():
+    assert neighbourhood(DAY, date(2025, 12, 31)) == (date(2025, 12, 23), date(2026, 1, 7))
+    assert neighbourhood(date(1, 1, 3), date(9999, 12, 30)) == (date.min, date.max)
