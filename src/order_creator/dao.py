@@ -389,7 +389,7 @@ class OrderDAO:
         self, start: datetime, end: datetime, page_size: int = 1000
     ) -> Iterator[tuple[list[dict[str, Any]], float]]:
         """Pages of one scan of the whole table for the orders created in [start, end) (by their creation key),
-        each order as its `PK` and `GSI1_SK` only, each page with the read units DynamoDB reports for it (1.0
+        each order as its `PK` only, each page with the read units DynamoDB reports for it (1.0
         when it reports none). DynamoDB charges a scan for every item it reads, whatever the filter keeps: the
         whole table, counters included, at 0.5 read units per 4 KB (eventually consistent)."""
         values = {
@@ -401,7 +401,7 @@ class OrderDAO:
             "TableName": self._table,
             "FilterExpression": "begins_with(SK, :order) AND GSI1_SK BETWEEN :from AND :to",
             "ExpressionAttributeValues": _marshal(values),
-            "ProjectionExpression": "PK, GSI1_SK",
+            "ProjectionExpression": "PK",
             "ReturnConsumedCapacity": "TOTAL",
             "Limit": page_size,
         }

@@ -230,6 +230,10 @@ def test_the_command_refuses_what_it_cannot_run(run):
     assert run("orders", "audit", "--table", "orders-test")[0] == 2  # all tenants need --from
     assert run("orders", "audit", "--tenant", "t", "--timezone", "Mars/Base", "--table", "x")[0] == 2
     assert run("orders", "audit", "--tenant", "t", "--from", "2025-13-01", "--table", "x")[0] == 2
+    assert run("orders", "audit", "--from", "2025-12-30", "--deep", "--max-rcu", "0", "--table", "orders-test")[0] == 2
+    code, _, err = run("orders", "audit", "--tenant", "t", "--deep", "--table", "orders-test")
+    assert code == 2  # the tenant's orders are all read already: a scan would find nothing more
+    assert "--deep is for every tenant" in err
     code, _, err = run("orders", "audit", "--tenant", "t", "--table", "no-such-table")
     assert code == 2  # an access error (contract §8), not a verdict on the numbers
     assert "no-such-table does not exist" in err
