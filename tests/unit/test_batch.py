@@ -40,13 +40,17 @@ def plenty() -> float:
     return 60.0
 
 
+def served_records(carts: FakeCarts, tenant: str, count: int) -> list[Record]:
+    """`count` valid records of `tenant` (carts c0.., messages m0..), each cart served."""
+    for i in range(count):
+        carts.add(cart(tenant, f"c{i}"))
+    return [rec(message(tenant, f"c{i}"), f"m{i}") for i in range(count)]
+
+
 def test_one_tenant_batch_is_numbered_in_batch_order_with_one_read_and_one_write():
     # Given ten valid messages of one tenant and day
     carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
-    records = []
-    for i in range(10):
-        carts.add(cart(tenant, f"c{i}"))
-        records.append(rec(message(tenant, f"c{i}"), f"m{i}"))
+    records = served_records(carts, tenant, 10)
 
     # When the batch is processed
     report = processor(carts, store).process(records, plenty)
@@ -481,10 +485,7 @@ def test_an_order_the_store_cannot_hold_is_permanent_and_the_others_are_written(
 def test_a_bug_met_parsing_one_record_fails_that_record_alone_transiently(monkeypatch, caplog):
     # Given three records, the parsing of the second meeting a bug whose message echoes a field's value
     carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
-    records = []
-    for i in range(3):
-        carts.add(cart(tenant, f"c{i}"))
-        records.append(rec(message(tenant, f"c{i}"), f"m{i}"))
+    records = served_records(carts, tenant, 3)
     real_parse = batch_module.parse_message
 
     def parse(body: str) -> object:
@@ -515,10 +516,7 @@ class _BuggyCarts(FakeCarts):
 def test_a_bug_met_fetching_one_cart_fails_that_record_alone_transiently(caplog):
     # Given three records, the fetch of the second cart meeting a bug whose message echoes a value
     carts, store, tenant = _BuggyCarts(), FakeStore(), new_tenant()
-    records = []
-    for i in range(3):
-        carts.add(cart(tenant, f"c{i}"))
-        records.append(rec(message(tenant, f"c{i}"), f"m{i}"))
+    records = served_records(carts, tenant, 3)
 
     # When the batch is processed
     report = processor(carts, store).process(records, plenty)
