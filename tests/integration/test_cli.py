@@ -398,7 +398,9 @@ class HoldingProxy(WireProxy):
     """The wire proxy in front of moto, holding every request of one operation until `released` is set.
 
     When `arrived` is set, the process under test is known to be in that phase: creating its table,
-    checking it, waiting on the queue, writing a batch.
+    checking it, waiting on the queue, writing a batch. A request still held when the test ends is
+    dropped, not forwarded: moto serves one request at a time, and a forwarded 20 s long poll of a
+    process long gone would stall the tests after it.
     """
 
     def __init__(self, upstream: str, operation: str) -> None:
@@ -406,11 +408,15 @@ class HoldingProxy(WireProxy):
         self.operation = operation
         self.arrived = threading.Event()
         self.released = threading.Event()
+        self.test_over = threading.Event()
 
     def handle(self, request: Any) -> None:
         if (request.headers.get("X-Amz-Target") or "").endswith(f".{self.operation}"):
             self.arrived.set()
             self.released.wait(30)
+            if self.test_over.is_set():
+                request.close_connection = True
+                return
         super().handle(request)
 
 
@@ -427,38 +433,110 @@ def holding_proxy(moto_url: str) -> Any:
 
     yield make
     for proxy in proxies:
+        proxy.test_over.set()
         proxy.released.set()
         proxy.stop()
 
 
-def start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+class Child:
+    """The installed command in a child process, its stdout and stderr read as they are written.
+
+    A test waits for what the process says (it took the signal, it finished a phase) before it acts or
+    measures, never for a fixed pause: on a loaded machine a pause can end before the process has run.
+    """
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [ORDER_CREATOR, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self._lines: dict[str, list[str]] = {"out": [], "err": []}
+        self._open = {"out": True, "err": True}
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, name), daemon=True)
+            for stream, name in ((self.process.stdout, "out"), (self.process.stderr, "err"))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream: Any, name: str) -> None:
+        for line in stream:
+            with self._changed:
+                self._lines[name].append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._open[name] = False
+            self._changed.notify_all()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def send_signal(self, number: int) -> None:
+        self.process.send_signal(number)
+
+    def line_with(self, text: str, timeout: float = 15) -> str | None:
+        """The first stderr line containing `text`, waiting up to `timeout` s for it (None if it never comes)."""
+
+        def found() -> str | None:
+            return next((line for line in self._lines["err"] if text in line), None)
+
+        with self._changed:
+            self._changed.wait_for(lambda: found() is not None or not self._open["err"], timeout)
+            return found()
+
+    def finish(self, timeout: float = 15) -> tuple[str, str]:
+        """Wait for the end; the whole stdout and stderr. A process still running after `timeout` s is killed
+        and fails the test with what it wrote."""
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"still running after {timeout:g} s; it wrote: {self._written()}") from None
+        for reader in self._readers:
+            reader.join(timeout)
+        return self._written()
+
+    def _written(self) -> tuple[str, str]:
+        with self._changed:
+            return "".join(self._lines["out"]), "".join(self._lines["err"])
+
+
+def start(*args: str, env: dict[str, str]) -> Child:
     """The installed command in a child process, once its signal scheme is in place.
 
     Python itself catches SIGINT from its first moment, but nothing catches SIGTERM until the command's
     scheme does: the process's caught-signal mask says when a signal reaches the command, not the
     interpreter's start-up (which no program can answer).
     """
-    process = subprocess.Popen(
-        [ORDER_CREATOR, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    child = Child(*args, env=env)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        status = Path(f"/proc/{process.pid}/status").read_text()
+    while time.monotonic() < deadline and child.process.poll() is None:
+        status = Path(f"/proc/{child.process.pid}/status").read_text()
         caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
         if caught >> (signal.SIGTERM - 1) & 1:
-            return process
+            return child
         time.sleep(0.005)
-    raise AssertionError(f"the command never took over its signals: {process.communicate(timeout=5)}")
+    raise AssertionError(f"the command never took over its signals: {child.finish(timeout=5)}")
 
 
-def interrupt(process: subprocess.Popen[str], *signals: int, timeout: float = 15) -> tuple[str, str, float]:
-    """Send the signals (a short pause between two) and wait for the end; returns stdout, stderr, seconds taken."""
+def interrupt(child: Child, number: int, says: str | None = None, timeout: float = 15) -> tuple[str, str, float]:
+    """Send the signal and wait for the end; stdout, stderr, and the seconds until the line `says` (else the end).
+
+    With `says`, the seconds are the command's own reaction (signal taken, work stopped, line printed), not
+    the interpreter's exit after it, where coverage writes its data file (slowly, on a loaded machine). The
+    exit must still come within `timeout`: 15 s is half the 30 s a HoldingProxy holds a request.
+    """
     sent = time.monotonic()
-    for number in signals:
-        process.send_signal(number)
-        time.sleep(0.2)
-    out, err = process.communicate(timeout=timeout)
-    return out, err, time.monotonic() - sent
+    child.send_signal(number)
+    said = child.line_with(says, timeout) if says is not None else None
+    reacted = time.monotonic() - sent
+    out, err = child.finish(timeout)
+    if says is None:
+        return out, err, time.monotonic() - sent
+    assert said is not None, err
+    return out, err, reacted
 
 
 def assert_no_traceback(err: str) -> None:
@@ -472,12 +550,13 @@ def test_ctrl_c_while_local_sets_up_ends_it_in_one_line_with_exit_code_130(opera
     # Given `local` on an endpoint that holds the step in question (table creation, queue creation, enqueueing)
     proxy = holding_proxy(operation)
     process = start("local", "--endpoint-url", proxy.url, env=without_aws(dict(os.environ)))
-    assert proxy.arrived.wait(60), process.communicate(timeout=5)
+    assert proxy.arrived.wait(60), process.finish(timeout=5)
 
     # When Ctrl-C arrives during that step
-    _, err, seconds = interrupt(process, signal.SIGINT)
+    _, err, seconds = interrupt(process, signal.SIGINT, says="order-creator: interrupted by SIGINT")
 
-    # Then it ends at once, in one line, with the shell's code for SIGINT
+    # Then it ends at once (its line within 5 s, not when the step's 30 s hold ends), in one line, with the
+    # shell's code for SIGINT
     assert process.returncode == 130, err
     assert err.splitlines()[-1] == "order-creator: interrupted by SIGINT"
     assert_no_traceback(err)
@@ -488,16 +567,17 @@ def test_ctrl_c_while_local_writes_a_batch_finishes_the_batch_then_reports_and_e
     # Given `local` whose first batch is writing its orders
     proxy = holding_proxy("TransactWriteItems")
     process = start("local", "--endpoint-url", proxy.url, env=without_aws(dict(os.environ)))
-    assert proxy.arrived.wait(60), process.communicate(timeout=5)
+    assert proxy.arrived.wait(60), process.finish(timeout=5)
 
-    # When Ctrl-C arrives, and the write then completes
+    # When Ctrl-C arrives, is taken (the process says so), and the write then completes
     process.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    taken = process.line_with("SIGINT: finishing the batch in hand")
     proxy.released.set()
-    out, err, _ = interrupt(process)
+    out, err = process.finish()
 
     # Then the batch was finished and reported, what it knows is printed, and the exit code says SIGINT
     assert process.returncode == 130, err
+    assert taken is not None, err
     assert "SIGINT: finishing the batch in hand (10 messages)" in err
     assert "stopped (SIGINT)" in err
     assert "created" in out
@@ -526,12 +606,13 @@ def test_ctrl_c_at_each_phase_of_the_worker_ends_it_at_once_in_one_line(
     queue_url, _ = new_queue(sqs, visibility_timeout=10, max_receive_count=3)
     proxy = holding_proxy(operation)
     process = start("worker", "--queue-url", queue_url, "--endpoint-url", proxy.url, env=worker_env)
-    assert proxy.arrived.wait(60), process.communicate(timeout=5)
+    assert proxy.arrived.wait(60), process.finish(timeout=5)
 
     # When Ctrl-C arrives
-    _, err, seconds = interrupt(process, signal.SIGINT)
+    _, err, seconds = interrupt(process, signal.SIGINT, says=says)
 
-    # Then it ends within moments, with one line that says how, and no traceback
+    # Then it ends within moments (its line within 5 s, not after the 30 s hold or a 20 s long poll), with one
+    # line that says how, and no traceback
     assert process.returncode == code, err
     assert err.splitlines()[-1] == says
     assert "batch in hand (" not in err  # no word of a batch that does not exist
@@ -547,12 +628,16 @@ def test_a_second_signal_during_a_batch_ends_the_worker_at_once(worker_env, hold
     enqueue(sqs, queue_url, [json.dumps(message(tenant, "cart-1"))])
     proxy = holding_proxy("TransactWriteItems")
     process = start("worker", "--queue-url", queue_url, "--endpoint-url", proxy.url, env=worker_env)
-    assert proxy.arrived.wait(60), process.communicate(timeout=5)
+    assert proxy.arrived.wait(60), process.finish(timeout=5)
 
-    # When Ctrl-C comes twice
-    _, err, seconds = interrupt(process, signal.SIGINT, signal.SIGINT)
+    # When Ctrl-C comes twice: the second once the first is taken (two signals before the handler runs are
+    # one signal to Python, and the batch would then end only when its 30 s hold does)
+    process.send_signal(signal.SIGINT)
+    first = process.line_with("worker: SIGINT: finishing the batch in hand")
+    _, err, seconds = interrupt(process, signal.SIGINT)
 
     # Then the first asks for the end of the batch, the second ends the process by SIGINT itself, at once
+    assert first is not None, err
     assert "worker: SIGINT: finishing the batch in hand (1 message), then stopping" in err
     assert err.splitlines()[-1] == "order-creator: second SIGINT: ending now"
     assert process.returncode == -signal.SIGINT
@@ -851,7 +936,7 @@ def test_cart_api_serves_the_carts_file_until_a_signal_and_refuses_a_busy_port_i
         # When cart-api is asked for it, and then for any free port
         refused = order_creator("cart-api", "--port", taken)
         server = start("cart-api", "--port", "0", env=dict(os.environ))
-        line = server.stderr.readline() if server.stderr else ""
+        line = server.line_with(" at http://") or ""
         url = re.search(r"at (http://\S+/v1.0)", line).group(1)  # type: ignore[union-attr]
         answer = requests.get(f"{url}/carts/cart-hosting", params={"tenantId": "acme"}, timeout=5)
         _, err, _ = interrupt(server, signal.SIGTERM)

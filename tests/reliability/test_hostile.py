@@ -9,6 +9,7 @@ enforces and moto does not is enforced by the proxy in front of moto.
 
 from __future__ import annotations
 
+import json
 import time
 import tracemalloc
 import uuid
@@ -225,9 +226,33 @@ def test_transactions_are_packed_under_4_mb_of_utf8(rig):
 # --- 4, 5 and 7: a slow, redirecting or flooding Cart API --------------------------------------------------
 
 
+def _slowest_cart_fetch(capsys: pytest.CaptureFixture[str]) -> float:
+    """Seconds of the slowest cart fetch of the batches run since the last call: the handler's CartApiLatency.
+
+    The handler's own measure of the fetch, not the whole invocation's: what the batch then writes to
+    moto takes longer on a loaded machine, and is not what a trickle bound is about.
+    """
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CartApiLatency"' in line]
+    assert metrics, "the handler printed no CartApiLatency metric"
+    return max(value for m in metrics for value in _values(m["CartApiLatency"])) / 1000
+
+
+def _values(metric: Any) -> list[float]:
+    return [float(v) for v in metric] if isinstance(metric, list) else [float(metric)]
+
+
+def _under_one_more_attempt() -> float:
+    """The Cart API's worst case, CART_API_TIMEOUT_SECONDS × (retries + 1), plus less than one more attempt:
+    a third attempt, or an attempt not cut off at its timeout (a byte every 0.2 s would last minutes), is over."""
+    from order_creator.settings import Settings
+
+    settings = Settings.from_env()
+    return settings.cart_worst_case_seconds + settings.cart_api_timeout_seconds
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("part", ["headers", "body"])
-def test_a_trickling_cart_api_is_cut_off_at_the_timeout(rig, part):
+def test_a_trickling_cart_api_is_cut_off_at_the_timeout(rig, part, capsys):
     # Given a Cart API that sends one cart's headers or body one byte every 0.2 s (half its timeout)
     tenant = new_tenant("slow")
     _serve(rig, tenant, "cart-slow", trickle=0.2, trickle_headers=part == "headers")
@@ -235,18 +260,17 @@ def test_a_trickling_cart_api_is_cut_off_at_the_timeout(rig, part):
     slow, good = record(message(tenant, "cart-slow")), record(message(tenant, "cart-ok"))
 
     # When the handler runs the batch (CART_API_TIMEOUT_SECONDS 0.5, one retry)
-    started = time.monotonic()
+    capsys.readouterr()
     failures = invoke(slow, good)
-    elapsed = time.monotonic() - started
 
-    # Then the slow cart is a transient failure within the Cart API's worst case (2 × 0.5 s, plus backoff)
+    # Then the slow cart is a transient failure, its fetch cut off within the Cart API's worst case (2 × 0.5 s)
     assert failures == [slow["messageId"]]
-    assert elapsed < 2.5, elapsed
+    assert _slowest_cart_fetch(capsys) < _under_one_more_attempt()
     assert set(_by_cart(rig, tenant)) == {"cart-ok"}
 
 
 @pytest.mark.timeout(60)
-def test_over_tls_a_trickling_body_is_cut_off_and_the_connection_serves_the_next_cart(rig, tmp_path):
+def test_over_tls_a_trickling_body_is_cut_off_and_the_connection_serves_the_next_cart(rig, tmp_path, capsys):
     # Given the Cart API over HTTPS (the production case), one cart's body trickled a byte every 0.2 s
     tls, certificate = f.self_signed_tls(str(tmp_path))
     api = CartApi()
@@ -261,14 +285,15 @@ def test_over_tls_a_trickling_body_is_cut_off_and_the_connection_serves_the_next
         good = [record(message(tenant, f"cart-{i}")) for i in range(3)]
 
         # When the handler runs the batch, then the good ones again on the same (warm) connections
-        started = time.monotonic()
+        capsys.readouterr()
         failures = invoke(slow, *good)
-        elapsed = time.monotonic() - started
+        slowest = _slowest_cart_fetch(capsys)
         assert invoke(*good) == []
 
-        # Then the slow cart is transient within the Cart API's worst case, the others are orders
+        # Then the slow cart is transient, its fetch (handshakes included) cut off within the Cart API's worst
+        # case; the others are orders
         assert failures == [slow["messageId"]]
-        assert elapsed < 2.5, elapsed
+        assert slowest < _under_one_more_attempt()
         assert set(_by_cart(rig, tenant)) == {"cart-0", "cart-1", "cart-2"}
     finally:
         api.stop()
