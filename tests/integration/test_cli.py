@@ -649,7 +649,8 @@ def test_a_second_signal_during_a_batch_ends_the_worker_at_once(worker_env, hold
 def test_ctrl_c_at_any_moment_never_shows_a_traceback(command, worker_env, sqs):
     # Given the command started over and over, each time interrupted a little later (import, clients, setup, work)
     queue_url, _ = new_queue(sqs, visibility_timeout=10, max_receive_count=3)
-    args = ("local",) if command == "local" else ("worker", "--queue-url", queue_url)
+    # (a worker's long poll of 1 s: one interrupted is still served by the one-request-at-a-time moto, after it)
+    args = ("local",) if command == "local" else ("worker", "--queue-url", queue_url, "--wait-seconds", "1")
     env = without_aws(dict(os.environ)) if command == "local" else worker_env
     endings = set()
     for delay in (0.0, 0.1, 0.4, 1.2):
