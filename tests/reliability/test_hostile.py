@@ -300,7 +300,7 @@ def test_over_tls_a_trickling_body_is_cut_off_and_the_connection_serves_the_next
 
 
 @pytest.mark.timeout(60)
-def test_a_trickled_tls_handshake_is_cut_off_at_the_timeout(rig, tmp_path):
+def test_a_trickled_tls_handshake_is_cut_off_at_the_timeout(rig, tmp_path, capsys):
     # Given a Cart API over HTTPS that accepts the connection, then sends its handshake a byte every 0.1 s
     _, certificate = f.self_signed_tls(str(tmp_path))
     api = f.TrickledHandshake(trickle=0.1)
@@ -310,13 +310,12 @@ def test_a_trickled_tls_handshake_is_cut_off_at_the_timeout(rig, tmp_path):
         sent = record(message(new_tenant("handshake"), "cart-1"))
 
         # When the handler runs it (CART_API_TIMEOUT_SECONDS 0.5, one retry)
-        started = time.monotonic()
+        capsys.readouterr()
         failures = invoke(sent)
-        elapsed = time.monotonic() - started
 
-        # Then it is transient within the Cart API's worst case (2 × 0.5 s, plus backoff), both attempts made
+        # Then it is transient, its fetch within the Cart API's worst case (2 × 0.5 s), both attempts made
         assert failures == [sent["messageId"]]
-        assert elapsed < 1.6, elapsed
+        assert _slowest_cart_fetch(capsys) < _under_one_more_attempt()
         assert api.accepted == 2
     finally:
         api.stop()
@@ -334,7 +333,7 @@ def _through_proxy(rig: Any, proxy: f.TunnelProxy, folder: str) -> CartApi:
 
 
 @pytest.mark.timeout(60)
-def test_through_a_proxy_a_trickled_answer_to_connect_is_cut_off_at_the_timeout(rig, tmp_path):
+def test_through_a_proxy_a_trickled_answer_to_connect_is_cut_off_at_the_timeout(rig, tmp_path, capsys):
     # Given HTTPS_PROXY naming a proxy that answers CONNECT one byte every 0.2 s (its answer takes 8 s)
     proxy = f.TunnelProxy(trickle=0.2)
     proxy.start()
@@ -345,13 +344,12 @@ def test_through_a_proxy_a_trickled_answer_to_connect_is_cut_off_at_the_timeout(
         sent = record(message(tenant, "cart-1"))
 
         # When the handler runs it (CART_API_TIMEOUT_SECONDS 0.5, one retry)
-        started = time.monotonic()
+        capsys.readouterr()
         failures = invoke(sent)
-        elapsed = time.monotonic() - started
 
-        # Then it is transient within the Cart API's worst case, both attempts made through the proxy
+        # Then it is transient, its fetch within the Cart API's worst case, both attempts made through the proxy
         assert failures == [sent["messageId"]]
-        assert elapsed < 1.6, elapsed
+        assert _slowest_cart_fetch(capsys) < _under_one_more_attempt()
         assert proxy.accepted == 2
     finally:
         proxy.stop()
@@ -359,7 +357,7 @@ def test_through_a_proxy_a_trickled_answer_to_connect_is_cut_off_at_the_timeout(
 
 
 @pytest.mark.timeout(60)
-def test_through_a_proxy_the_deadline_holds_and_dropped_connections_are_made_again(rig, tmp_path):
+def test_through_a_proxy_the_deadline_holds_and_dropped_connections_are_made_again(rig, tmp_path, capsys):
     # Given the Cart API over HTTPS behind HTTPS_PROXY, one cart's body trickled a byte every 0.2 s, no retries
     proxy = f.TunnelProxy()
     proxy.start()
@@ -375,9 +373,9 @@ def test_through_a_proxy_the_deadline_holds_and_dropped_connections_are_made_aga
 
         # When the handler runs the batch through the proxy, the tunnels idle past the timeout and the network
         # drops them (a frozen Lambda, a NAT's idle timeout), and the handler runs new orders of the good carts
-        started = time.monotonic()
+        capsys.readouterr()
         failures = invoke(slow, *good)
-        elapsed = time.monotonic() - started
+        slowest = _slowest_cart_fetch(capsys)
         time.sleep(0.6)
         proxy.drop()
         later = [record(message(tenant, f"cart-{i}")) for i in range(3)]
@@ -386,7 +384,7 @@ def test_through_a_proxy_the_deadline_holds_and_dropped_connections_are_made_aga
         # Then the slow cart is transient within its one attempt's 0.5 s, and the good ones are orders both
         # times: a connection made again through the proxy gets a deadline of its own, not its last request's
         assert failures == [slow["messageId"]]
-        assert elapsed < 1.5, elapsed
+        assert slowest < _under_one_more_attempt()  # 0.5 s, and less than a second attempt
         assert again == []
         stored = {o["sourceMessageId"] for o in orders_of(rig.dynamodb, rig.table, tenant)}
         assert stored == {r["messageId"] for r in good + later}
