@@ -530,11 +530,12 @@ def interrupt(child: Child, number: int, says: str | None = None, timeout: float
     """
     sent = time.monotonic()
     child.send_signal(number)
-    said = child.line_with(says, timeout) if says is not None else None
+    if says is None:
+        out, err = child.finish(timeout)
+        return out, err, time.monotonic() - sent
+    said = child.line_with(says, timeout)
     reacted = time.monotonic() - sent
     out, err = child.finish(timeout)
-    if says is None:
-        return out, err, time.monotonic() - sent
     assert said is not None, err
     return out, err, reacted
 
