@@ -163,6 +163,7 @@ class WireProxy(LoopbackServer):
         # Every PutEvents entry EventBridge (moto) accepted, exactly as the client sent it: moto re-reads
         # a Detail through float before delivering, so exact amounts are checked here.
         self.published: list[dict[str, Any]] = []
+        self.refused_entries = 0  # PutEvents entries answered with an InternalFailure (EVENTS_PARTIAL)
         self.transaction_bytes: list[int] = []  # each TransactWriteItems' items, sized by the emulator's rules
 
     def counts(self) -> dict[str, Any]:
@@ -196,11 +197,11 @@ class WireProxy(LoopbackServer):
             request.close_connection = True
             return
         kind = self.faults.choose(_applicable(service, operation))
+        if operation == "PutEvents":  # before the generic faults: a partial failure is answered there
+            self._put_events(request, body, kind)
+            return
         if kind is not None and kind != COMMIT_THEN_500:
             reply(request, *_fault_answer(kind, body))
-            return
-        if operation == "PutEvents":
-            self._put_events(request, body, kind)
             return
         status, answer, headers = self._forward(request, body, operation)
         if crash is not None and crash.step == TRANSACTION_COMMITTED and operation == "TransactWriteItems":
@@ -244,6 +245,8 @@ class WireProxy(LoopbackServer):
             request.close_connection = True
             return
         document = {"FailedEntryCount": sum("ErrorCode" in r for r in merged), "Entries": merged}
+        with self._lock:
+            self.refused_entries += len(refused)
         reply(request, 200, json.dumps(document).encode(), [("Content-Type", "application/x-amz-json-1.1")])
 
     def _forward(

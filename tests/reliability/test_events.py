@@ -52,6 +52,7 @@ def _scenario(
     rig.configure(EVENT_BUS_NAME=bus, LOG_LEVEL="WARNING")
     forget_clients()
     rig.proxy.faults = f.Faults(EVENTS_RATES, seed=seed + 1)
+    refused_before = rig.proxy.refused_entries
     invocations, crashes = 0, 0
 
     def publisher(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def _scenario(
         json.loads(e["Detail"])["orderId"] for e in published
     )
     assert set(rig.proxy.faults.injected) >= set(EVENTS_RATES)
+    assert rig.proxy.refused_entries > refused_before  # partial failures were answered, entry by entry
     if crash_every:
         assert crashes > 0
         assert verdict.duplicates >= crashes  # each crash republished what it had published
