@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 # Message attributes the pipeline adds when it dead-letters a message (contract §5).
 DEAD_LETTER_ATTRIBUTES = ("errorType", "errorMessage", "sourceMessageId")
+# How long a listing hides what it has received: at least this, and 2 s per receive the listing will need
+# (SQS's limit is 12 hours). A listing that outlasts it sees its oldest messages again, ahead of the rest.
 _INSPECT_VISIBILITY_SECONDS = 30
+_SECONDS_PER_RECEIVE = 2
+_MAX_VISIBILITY_SECONDS = 12 * 3600
 
 
 class OperationError(Exception):
@@ -121,21 +125,36 @@ class DeadLetterMessage:
         return "moved by the redrive policy after maxReceiveCount receives"
 
 
-def inspect_dead_letters(sqs: SQSClient, dlq_url: str, *, limit: int | None = None) -> list[DeadLetterMessage]:
-    """The messages in the dead-letter queue, without deleting any.
+def inspect_dead_letters(
+    sqs: SQSClient, dlq_url: str, *, limit: int | None = None, visibility_seconds: int | None = None
+) -> list[DeadLetterMessage]:
+    """The messages in the queue (a dead-letter queue, or any other), without deleting any.
 
-    Each is received (hidden while the listing runs, so none is seen twice) and made visible again
-    at once when the listing is done.
+    Each is received (hidden while the listing runs, so none is seen twice) and made visible again at once
+    when the listing is done. They are hidden for long enough to list the whole queue (`visibility_seconds`,
+    by default sized from its length): hidden for less, the first ones come back ahead of the rest, and a
+    listing of a long queue stopped short at 30 s. The listing ends when nothing visible is left, or when a
+    whole pass over the messages already seen brings nothing new.
     """
+    if visibility_seconds is None:
+        expected = visible_count(sqs, dlq_url) if limit is None else limit
+        receives = expected // 10 + 1
+        visibility_seconds = min(
+            _MAX_VISIBILITY_SECONDS, max(_INSPECT_VISIBILITY_SECONDS, receives * _SECONDS_PER_RECEIVE)
+        )
     seen: dict[str, DeadLetterMessage] = {}
     handles: list[str] = []
+    stale = 0  # receives in a row that brought nothing new
     try:
         while limit is None or len(seen) < limit:
             count = 10 if limit is None else min(10, limit - len(seen))
-            messages = _receive(sqs, dlq_url, count, _INSPECT_VISIBILITY_SECONDS)
-            fresh = [m for m in messages if m["MessageId"] not in seen]
+            messages = _receive(sqs, dlq_url, count, visibility_seconds)
+            if not messages:
+                break
             handles.extend(m["ReceiptHandle"] for m in messages)
-            if not fresh:
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            stale = 0 if fresh else stale + 1
+            if stale > len(seen) // 10 + 1:
                 break
             for message in fresh:
                 seen[message["MessageId"]] = _dead_letter(message)
