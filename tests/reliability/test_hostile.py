@@ -241,6 +241,15 @@ def _values(metric: Any) -> list[float]:
     return [float(v) for v in metric] if isinstance(metric, list) else [float(metric)]
 
 
+def _one_trickled_cart_and_three_good(api: CartApi, prefix: str) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """A new tenant whose cart-slow is sent a byte every 0.2 s and cart-0..2 at once; its record of each."""
+    tenant = new_tenant(prefix)
+    api.put(tenant, "cart-slow", CartReply(cart_json(cart(tenant, "cart-slow")), trickle=0.2))
+    for i in range(3):
+        api.put(tenant, f"cart-{i}", CartReply(cart_json(cart(tenant, f"cart-{i}"))))
+    return tenant, record(message(tenant, "cart-slow")), [record(message(tenant, f"cart-{i}")) for i in range(3)]
+
+
 def _under_one_more_attempt() -> float:
     """The Cart API's worst case, CART_API_TIMEOUT_SECONDS × (retries + 1), plus less than one more attempt:
     a third attempt, or an attempt not cut off at its timeout (a byte every 0.2 s would last minutes), is over."""
@@ -277,12 +286,7 @@ def test_over_tls_a_trickling_body_is_cut_off_and_the_connection_serves_the_next
     api.start(tls)
     try:
         rig.configure(CART_LAMBDA_API_URL=api.url, REQUESTS_CA_BUNDLE=certificate)
-        tenant = new_tenant("tls")
-        api.put(tenant, "cart-slow", CartReply(cart_json(cart(tenant, "cart-slow")), trickle=0.2))
-        for i in range(3):
-            api.put(tenant, f"cart-{i}", CartReply(cart_json(cart(tenant, f"cart-{i}"))))
-        slow = record(message(tenant, "cart-slow"))
-        good = [record(message(tenant, f"cart-{i}")) for i in range(3)]
+        tenant, slow, good = _one_trickled_cart_and_three_good(api, "tls")
 
         # When the handler runs the batch, then the good ones again on the same (warm) connections
         capsys.readouterr()
@@ -364,12 +368,7 @@ def test_through_a_proxy_the_deadline_holds_and_dropped_connections_are_made_aga
     api = _through_proxy(rig, proxy, str(tmp_path))
     rig.configure(CART_API_MAX_RETRIES="0")
     try:
-        tenant = new_tenant("proxy")
-        api.put(tenant, "cart-slow", CartReply(cart_json(cart(tenant, "cart-slow")), trickle=0.2))
-        for i in range(3):
-            api.put(tenant, f"cart-{i}", CartReply(cart_json(cart(tenant, f"cart-{i}"))))
-        slow = record(message(tenant, "cart-slow"))
-        good = [record(message(tenant, f"cart-{i}")) for i in range(3)]
+        tenant, slow, good = _one_trickled_cart_and_three_good(api, "proxy")
 
         # When the handler runs the batch through the proxy, the tunnels idle past the timeout and the network
         # drops them (a frozen Lambda, a NAT's idle timeout), and the handler runs new orders of the good carts
