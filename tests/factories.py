@@ -145,11 +145,13 @@ def invoke(*records: dict[str, Any], seconds: float = 30.0) -> list[str]:
 
 
 def forget_clients() -> None:
-    """Let the handlers create their boto3 clients (and the events publisher) afresh: they are created once per
-    process from AWS_ENDPOINT_URL, so a test that moves the endpoint (to the proxy and back) calls this."""
+    """Let the handlers create their AWS clients (and the events publisher) afresh, from a new session: they are
+    created once per process from AWS_ENDPOINT_URL, so a test that moves the endpoint (to the proxy and back)
+    calls this."""
     from order_creator import clients, events
 
-    for cached in (clients.dynamodb, clients.sqs, clients.events, clients.dynamodb_streams, events._publisher):
+    cached_clients = (clients.dynamodb, clients.sqs, clients.events, clients.dynamodb_streams, clients._session)
+    for cached in (*cached_clients, events._publisher):
         cached.cache_clear()
 
 

@@ -13,6 +13,7 @@ client-side check walked every attribute of every item once more, a fifth of the
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,12 +23,23 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
+_creating = threading.Lock()  # a botocore session is not thread-safe; the clients it makes are
+
+
+@cache
 def _session() -> botocore.session.Session:
-    """A botocore session: boto3's `Session().client()` adds nothing a low-level client uses, and importing
-    boto3 costs the cold start about 16 ms of CPU beyond botocore's own (`docs/benchmarks.md`)."""
+    """The process's one botocore session, whose loader reads each data file once for all its clients (a client
+    from a session of its own read them all again: 49 ms of CPU against 4 ms for the DLQ's SQS client after
+    the DynamoDB one). botocore rather than boto3: boto3's `Session().client()` adds nothing a low-level client
+    uses, and importing boto3 costs the cold start about 16 ms of CPU beyond botocore's own."""
     import botocore.session
 
     return botocore.session.Session()
+
+
+def _create(service: str, **kwargs: Any) -> Any:
+    with _creating:
+        return _session().create_client(service, config=_config(), **kwargs)
 
 
 def _config() -> Any:
@@ -59,22 +71,22 @@ def _quiet_sdk_payload_logs() -> None:
 @cache
 def dynamodb() -> DynamoDBClient:
     """The DynamoDB client."""
-    return cast("DynamoDBClient", _session().create_client("dynamodb", config=_config()))
+    return cast("DynamoDBClient", _create("dynamodb"))
 
 
 @cache
 def sqs() -> SQSClient:
     """The SQS client."""
-    return cast("SQSClient", _session().create_client("sqs", config=_config()))
+    return cast("SQSClient", _create("sqs"))
 
 
 @cache
 def events(endpoint_url: str | None = None) -> Any:
     """The EventBridge client (order events, contract §7)."""
-    return _session().create_client("events", endpoint_url=endpoint_url, config=_config())
+    return _create("events", endpoint_url=endpoint_url)
 
 
 @cache
 def dynamodb_streams(endpoint_url: str | None = None) -> Any:
     """The DynamoDB Streams client (the local stream worker)."""
-    return _session().create_client("dynamodbstreams", endpoint_url=endpoint_url, config=_config())
+    return _create("dynamodbstreams", endpoint_url=endpoint_url)
