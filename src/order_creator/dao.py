@@ -519,9 +519,9 @@ def _rare_value_size(value: Any) -> int:
     if isinstance(value, int | Decimal):
         return min(21, (len(Decimal(value).as_tuple().digits) + 1) // 2 + 1)
     if isinstance(value, Mapping):
-        return 3 + sum(1 + _text_size(k) + _value_size(v) for k, v in value.items())
+        return _value_size(dict(value))
     if isinstance(value, list | tuple | set | frozenset):
-        return 3 + sum(1 + _value_size(v) for v in value)
+        return _value_size(list(value))
     if isinstance(value, bytes | bytearray):
         return len(value)
     return len(str(value).encode("utf-8"))
