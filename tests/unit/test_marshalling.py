@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import OrderedDict
@@ -127,3 +128,100 @@ def _size_by_the_rules(value):
 def test_the_item_size_follows_dynamodbs_rules(item):
     # Given any item made of an order's kinds of values (text beyond ASCII included), When sized, Then by the rules
     assert _item_size(item) == sum(len(name.encode("utf-8")) + _size_by_the_rules(v) for name, v in item.items())
+
+
+# The request bodies: one json.dumps for the batch's two requests, byte for byte botocore's own -------------------
+
+_any_text = st.text(st.characters(blacklist_categories=()), max_size=12)  # surrogates and controls too
+_rare = st.one_of(
+    st.binary(max_size=8),
+    st.frozensets(st.text(min_size=1, max_size=5), min_size=1, max_size=3),
+    st.frozensets(st.integers(-(10**6), 10**6), min_size=1, max_size=3),
+)
+_wire_values = st.recursive(
+    _scalars | _any_text | _rare,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_any_text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@pytest.fixture(scope="module")
+def serializers():
+    import botocore.session
+    from botocore.config import Config
+
+    from order_creator.clients import _PlainJsonBodies
+
+    client = botocore.session.Session().create_client(
+        "dynamodb",
+        region_name="us-east-1",
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+        config=Config(parameter_validation=False),  # as the handler's client (validation wraps the serializer)
+    )
+    stock = client._serializer
+    _PlainJsonBodies.install(client)
+    assert isinstance(client._serializer, _PlainJsonBodies)
+    return client.meta.service_model, stock, client._serializer
+
+
+def _requests(item: dict) -> dict[str, dict]:
+    marshalled = _marshal(item)
+    put = {"TableName": "orders", "Item": marshalled, "ConditionExpression": "attribute_not_exists(PK)"}
+    update = {
+        "TableName": "orders",
+        "Key": marshalled,
+        "UpdateExpression": "SET currentValue = :new",
+        "ExpressionAttributeValues": {":new": {"N": "3"}},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    return {
+        "TransactWriteItems": {"TransactItems": [{"Update": update}, {"Put": put}], "ClientRequestToken": "token"},
+        "BatchGetItem": {
+            "RequestItems": {"orders": {"Keys": [marshalled], "ConsistentRead": True, "ProjectionExpression": "PK"}}
+        },
+        "Query": {"TableName": "orders", "ExclusiveStartKey": marshalled, "Limit": 5},
+    }
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.dictionaries(_any_text.filter(bool), _wire_values, max_size=6))
+def test_the_request_is_botocores_own_byte_for_byte(serializers, item):
+    # Given any item the DAO marshals (binary, sets, any text included) in each request the DAO sends,
+    # When serialized by the fast path, Then method, path, headers and body are exactly botocore's
+    model, stock, fast = serializers
+    for operation, parameters in _requests(item).items():
+        operation_model = model.operation_model(operation)
+        assert fast.serialize_to_request(parameters, operation_model) == stock.serialize_to_request(
+            parameters, operation_model
+        )
+
+
+def test_the_dynamodb_client_takes_the_fast_path(monkeypatch):
+    # Given the handler's DynamoDB client, When a transaction is sent (its answer made here, before it leaves),
+    # Then its body was written by the fast path: a botocore that serializes otherwise fails here, not in Lambda
+    from botocore.awsrequest import AWSResponse
+
+    from order_creator import clients
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    clients.dynamodb.cache_clear()
+    try:
+        client = clients.dynamodb()
+        assert isinstance(client._serializer, clients._PlainJsonBodies)
+        sent: list[bytes] = []
+
+        class Body:
+            def stream(self, **_: object):
+                yield b"{}"
+
+        def answer(request, **_):
+            sent.append(request.body)
+            return AWSResponse(request.url, 200, {"x-amzn-requestid": "r"}, Body())
+
+        client.meta.events.register("before-send.dynamodb", answer)
+        parameters = _requests({"PK": "TENANT#t", "SK": "ORDER#1"})["TransactWriteItems"]
+        client.transact_write_items(**parameters)
+        assert json.loads(sent[0]) == parameters
+    finally:
+        clients.dynamodb.cache_clear()
