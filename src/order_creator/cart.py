@@ -63,15 +63,20 @@ class CartService:
         )
         self._headers = {"Accept": "application/json", **make_headers(accept_encoding=True)}
         self._http = _pool_manager(self._base, pool_size)
+        # Without a proxy every request goes to the one pool of the base URL's host: asked for it directly, with
+        # the request target, as PoolManager would after parsing the whole URL and looking the pool up each time.
+        self._pool = None if isinstance(self._http, ProxyManager) else self._http.connection_from_url(self._base)
+        self._base_path = parse_url(self._base).path or ""
         self._signer = _SigV4() if settings.cart_api_auth == "iam" else None
 
     def get_cart(self, tenant_id: str, cart_id: str) -> Cart:
         """The validated cart, or CartNotFound / CartRejected / InvalidCart / CartUnavailable."""
-        url = f"{self._base}/carts/{quote(cart_id, safe='')}?{urlencode({'tenantId': tenant_id})}"
+        path = f"/carts/{quote(cart_id, safe='')}?{urlencode({'tenantId': tenant_id})}"
+        url = self._base + path
         retry = self._retry
         while True:
             try:
-                return parse_cart(load_json(self._fetch(url, tenant_id, cart_id)))
+                return parse_cart(load_json(self._fetch(url, path, tenant_id, cart_id)))
             except _Retryable as retryable:
                 try:
                     retry = retry.increment("GET", url, response=retryable.response, error=retryable.error)
@@ -84,14 +89,17 @@ class CartService:
             except (ValueError, UnicodeError, RecursionError):  # load_json's refusals
                 raise InvalidCart("Cart API answered with malformed JSON") from None
 
-    def _fetch(self, url: str, tenant_id: str, cart_id: str) -> bytes:
+    def _fetch(self, url: str, path: str, tenant_id: str, cart_id: str) -> bytes:
         """One attempt: the body of a 200, or the permanent error, or `_Retryable`."""
         headers = self._headers if self._signer is None else self._signer.sign(url, self._headers)
+        # not preloaded: the status decides before any of the body is read, and the body is read in bounded steps
+        options: dict[str, Any] = {"timeout": self._timeout, "retries": False, "redirect": False}
+        options["preload_content"] = False
         try:
-            # not preloaded: the status decides before any of the body is read, and the body is read in bounded steps
-            response = self._http.urlopen(
-                "GET", url, headers=headers, timeout=self._timeout, retries=False, redirect=False, preload_content=False
-            )
+            if self._pool is not None:
+                response = self._pool.urlopen("GET", self._base_path + path, headers=headers, **options)
+            else:
+                response = self._http.urlopen("GET", url, headers=headers, **options)
         except HTTPError as exc:
             raise _Retryable(error=exc) from None
         complete = False
