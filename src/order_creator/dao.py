@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Clamped, Context, Decimal, DecimalException, Inexact, Overflow, Rounded, Underflow
 from functools import cache
@@ -127,9 +127,10 @@ class OrderDAO:
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self._table = table_name
         self._client = client
-        # The item and size `item_size` computed for packing, reused by the write of the same Order object
-        # (held here, so its id cannot be reused meanwhile); emptied by each write, recomputed when missing.
-        self._sized: dict[int, tuple[Order, dict[str, Any], int]] = {}
+        # The marshalled item (None: a number the table cannot hold) and size `item_size` computed for packing,
+        # reused by the write of the same Order object (held here, so its id cannot be reused meanwhile); emptied
+        # by each write, recomputed when missing.
+        self._sized: dict[int, tuple[Order, dict[str, Any] | None, int]] = {}
 
     # reads -----------------------------------------------------------------------------------
 
@@ -221,24 +222,23 @@ class OrderDAO:
 
     def item_size(self, order: Order) -> int:
         """The order's item size in bytes by DynamoDB's rules (UTF-8 names and strings, numbers by digits)."""
-        item = order_item(order)
-        size = _item_size(item)
-        self._sized[id(order)] = (order, item, size)
+        try:
+            marshalled, size = _marshal_sized(order_item(order))
+        except DecimalException:  # validation refuses these first; the table's own rule is kept here too
+            marshalled, size = None, 0  # refused by the write, never sent
+        self._sized[id(order)] = (order, marshalled, size)
         return size
 
     def _order_put(self, order: Order) -> dict[str, Any]:
         sized = self._sized.get(id(order))
-        if sized is not None and sized[0] is order:
-            item, size = sized[1], sized[2]
-        else:
-            item = order_item(order)
-            size = _item_size(item)
+        if sized is None or sized[0] is not order:
+            self.item_size(order)
+            sized = self._sized[id(order)]
+        _, marshalled, size = sized
+        if marshalled is None:
+            raise UnstorableItem("the order holds a number DynamoDB cannot store")
         if size > MAX_ITEM_BYTES:
             raise UnstorableItem(f"the order is {size:,} bytes; DynamoDB stores at most 400 KB an item")
-        try:
-            marshalled = _marshal(item)
-        except DecimalException:  # validation refuses these first; the table's own rule is kept here too
-            raise UnstorableItem("the order holds a number DynamoDB cannot store") from None
         return {
             "TableName": self._table,
             "Item": marshalled,
@@ -484,49 +484,6 @@ class UnstorableItem(ValueError):
     """DynamoDB would refuse this item whatever happens: too large, or a number it cannot hold."""
 
 
-def _item_size(item: Mapping[str, Any]) -> int:
-    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
-
-
-def _value_size(value: Any) -> int:
-    """DynamoDB's size rules: strings in UTF-8 bytes, a number 1 byte per 2 significant digits + 1 (at most
-    21), booleans and null 1 byte, lists and maps 3 bytes plus 1 byte per element plus their contents.
-
-    The kinds an order holds are told by their exact type first (an isinstance check against `Mapping` costs
-    more than the counting): this runs on every value of every order, twice the marshalling's time before.
-    """
-    kind = type(value)
-    if kind is str:
-        return len(value) if value.isascii() else len(value.encode("utf-8"))
-    if kind is Decimal:
-        return min(21, (len(value.as_tuple().digits) + 1) // 2 + 1)
-    if kind is dict:
-        return 3 + sum(1 + _text_size(k) + _value_size(v) for k, v in value.items())
-    if kind is list:
-        return 3 + sum(1 + _value_size(v) for v in value)
-    return _rare_value_size(value)
-
-
-def _text_size(text: Any) -> int:
-    return len(text) if type(text) is str and text.isascii() else len(str(text).encode("utf-8"))
-
-
-def _rare_value_size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode("utf-8"))
-    if isinstance(value, bool) or value is None:
-        return 1
-    if isinstance(value, int | Decimal):
-        return min(21, (len(Decimal(value).as_tuple().digits) + 1) // 2 + 1)
-    if isinstance(value, Mapping):
-        return _value_size(dict(value))
-    if isinstance(value, list | tuple | set | frozenset):
-        return _value_size(list(value))
-    if isinstance(value, bytes | bytearray):
-        return len(value)
-    return len(str(value).encode("utf-8"))
-
-
 def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any]]) -> WriteResult:
     result = WriteResult(committed=False)
     for (kind, key), reason in zip(meaning, reasons, strict=False):
@@ -572,39 +529,99 @@ def _unavailable(error: ClientError) -> StoreUnavailable:
     return StoreUnavailable(f"DynamoDB failed with {code}")
 
 
-def _marshal(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _attribute_value(value) for key, value in item.items()}
+def _marshal(item: Mapping[str, Any]) -> dict[str, Any]:
+    return _marshal_sized(item)[0]
 
 
-def _attribute_value(value: Any) -> dict[str, Any]:
-    """What boto3's `TypeSerializer` makes of `value`, its every kind the table holds done here.
+def _marshal_sized(item: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """The item as attribute values, and its size in bytes by DynamoDB's rules, in one walk."""
+    marshalled: dict[str, Any] = {}
+    size = 0
+    for name, value in item.items():
+        marshalled[name], value_size = _attribute_value(value)
+        size += _text_size(name) + value_size
+    return marshalled, size
+
+
+def _attribute_value(value: Any) -> tuple[dict[str, Any], int]:
+    """What boto3's `TypeSerializer` makes of `value`, and its size by DynamoDB's rules (strings in UTF-8 bytes,
+    a number 1 byte per 2 significant digits + 1, at most 21; booleans and null 1 byte; lists and maps 3 bytes
+    plus 1 byte per element plus their contents).
 
     Strings (subclasses too), maps, lists, numbers (with boto3's check that DynamoDB can hold them: `DecimalException`
     otherwise), booleans and None map one to one; anything rarer (sets, binary, other mappings and sequences)
     goes to `TypeSerializer` itself. Doing the common kinds here keeps boto3 out of the handler's cold start
     (importing it costs about 16 ms of CPU beyond botocore's) and its type dispatch (up to nine checks per
-    value) out of the warm path; `tests/unit/test_marshalling.py` holds the two equal.
+    value) out of the warm path; the kinds are told by exact type first (an isinstance check against `Mapping`
+    costs more than the counting). `tests/unit/test_marshalling.py` holds both equal to boto3 and to the rules.
     """
     kind = type(value)
     if kind is str:
-        return {"S": value}
+        return {"S": value}, _text_size(value)
     if kind is dict:
-        return {"M": {key: _attribute_value(inner) for key, inner in value.items()}}
+        return _map_value(value)
     if kind is list:
-        return {"L": [_attribute_value(inner) for inner in value]}
+        return _list_value(value)
     if kind is Decimal or kind is int:
         number = str(_TABLE_NUMBERS.create_decimal(value))
         if number in ("Infinity", "NaN"):  # as boto3 checks (models refuse every non-finite amount first)
             raise TypeError("Infinity and NaN not supported")
-        return {"N": number}
+        return {"N": number}, _number_size(number)
     if kind is bool:
-        return {"BOOL": value}
+        return {"BOOL": value}, 1
     if value is None:
-        return {"NULL": True}
+        return {"NULL": True}, 1
     if isinstance(value, str):  # a str subclass, such as the order's status
-        return {"S": value}
+        return {"S": value}, _text_size(value)
     serialized: dict[str, Any] = _boto3_types()[0].serialize(value)
-    return serialized
+    return serialized, _rare_size(serialized)
+
+
+def _map_value(value: dict[Any, Any]) -> tuple[dict[str, Any], int]:
+    inner: dict[str, Any] = {}
+    size = 3
+    for key, item in value.items():
+        inner[key], item_size = _attribute_value(item)
+        size += 1 + _text_size(key) + item_size
+    return {"M": inner}, size
+
+
+def _list_value(value: list[Any]) -> tuple[dict[str, Any], int]:
+    items = []
+    size = 3
+    for item in value:
+        marshalled, item_size = _attribute_value(item)
+        items.append(marshalled)
+        size += 1 + item_size
+    return {"L": items}, size
+
+
+def _text_size(text: Any) -> int:
+    # a lone surrogate, which UTF-8 cannot encode, counts its 3 bytes: sizing never refuses (load_json does)
+    return len(text) if type(text) is str and text.isascii() else len(str(text).encode("utf-8", "surrogatepass"))
+
+
+def _number_size(number: str) -> int:
+    """The size of a number as `str(Decimal)` writes it: its coefficient's digits, leading zeros aside."""
+    digits = len(number.lstrip("-").partition("E")[0].replace(".", "").lstrip("0")) or 1
+    return min(21, (digits + 1) // 2 + 1)
+
+
+_SCALAR_SIZES: dict[str, Callable[[Any], int]] = {"S": _text_size, "N": _number_size, "B": len}
+
+
+def _rare_size(value: dict[str, Any]) -> int:
+    """The size of an attribute value `TypeSerializer` made (a set counts as a list of its members)."""
+    (kind, inner), *_ = value.items()
+    if kind in _SCALAR_SIZES:
+        return _SCALAR_SIZES[kind](inner)
+    if kind in ("SS", "NS", "BS"):
+        return 3 + sum(1 + _SCALAR_SIZES[kind[0]](member) for member in inner)
+    if kind == "M":
+        return 3 + sum(1 + _text_size(k) + _rare_size(v) for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + _rare_size(v) for v in inner)
+    return 1  # BOOL, NULL
 
 
 def _unmarshal(item: dict[str, Any]) -> dict[str, Any]:

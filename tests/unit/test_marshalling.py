@@ -13,7 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from order_creator.dao import _item_size, _marshal, _unmarshal
+from order_creator.dao import _marshal, _marshal_sized, _unmarshal
 from order_creator.models import OrderStatus
 
 _scalars = st.one_of(
@@ -29,6 +29,25 @@ _values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20,
 )
+
+_rare = st.one_of(
+    st.binary(max_size=8),
+    st.frozensets(st.text(min_size=1, max_size=5), min_size=1, max_size=3),
+    st.frozensets(st.integers(-(10**6), 10**6), min_size=1, max_size=3),
+)
+
+
+def _any_values(text: st.SearchStrategy[str]) -> st.SearchStrategy[object]:
+    """Values of every kind the DAO marshals (sets and binary too), with `text` for strings and map keys."""
+    return st.recursive(
+        _scalars | text | _rare,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+        max_leaves=20,
+    )
+
+
+_any_text = st.text(st.characters(blacklist_categories=()), max_size=12)  # lone surrogates and controls too
+_utf8_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # what UTF-8 can encode
 
 
 @settings(max_examples=300, derandomize=True)
@@ -118,31 +137,24 @@ def _size_by_the_rules(value):
         return 1
     if isinstance(value, int | Decimal):
         return min(21, (len(Decimal(value).as_tuple().digits) + 1) // 2 + 1)
+    if isinstance(value, bytes):
+        return len(value)
     if isinstance(value, dict):
         return 3 + sum(1 + len(k.encode("utf-8")) + _size_by_the_rules(v) for k, v in value.items())
-    return 3 + sum(1 + _size_by_the_rules(v) for v in value)
+    return 3 + sum(1 + _size_by_the_rules(v) for v in value)  # lists, tuples and sets alike
 
 
 @settings(max_examples=300, derandomize=True)
-@given(st.dictionaries(st.text(min_size=1, max_size=12), _values, max_size=8))
+@given(st.dictionaries(_utf8_text.filter(bool), _any_values(_utf8_text), max_size=8))
 def test_the_item_size_follows_dynamodbs_rules(item):
-    # Given any item made of an order's kinds of values (text beyond ASCII included), When sized, Then by the rules
-    assert _item_size(item) == sum(len(name.encode("utf-8")) + _size_by_the_rules(v) for name, v in item.items())
+    # Given any item (text beyond ASCII, sets, binary included), When marshalled and sized in one walk,
+    # Then the size is by the rules and the attribute values are those of the plain marshalling
+    marshalled, size = _marshal_sized(item)
+    assert size == sum(len(name.encode("utf-8")) + _size_by_the_rules(v) for name, v in item.items())
+    assert marshalled == _marshal(item)
 
 
 # The request bodies: one json.dumps for the batch's two requests, byte for byte botocore's own -------------------
-
-_any_text = st.text(st.characters(blacklist_categories=()), max_size=12)  # surrogates and controls too
-_rare = st.one_of(
-    st.binary(max_size=8),
-    st.frozensets(st.text(min_size=1, max_size=5), min_size=1, max_size=3),
-    st.frozensets(st.integers(-(10**6), 10**6), min_size=1, max_size=3),
-)
-_wire_values = st.recursive(
-    _scalars | _any_text | _rare,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_any_text, inner, max_size=4),
-    max_leaves=20,
-)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +197,7 @@ def _requests(item: dict) -> dict[str, dict]:
 
 
 @settings(max_examples=300, derandomize=True)
-@given(st.dictionaries(_any_text.filter(bool), _wire_values, max_size=6))
+@given(st.dictionaries(_any_text.filter(bool), _any_values(_any_text), max_size=6))
 def test_the_request_is_botocores_own_byte_for_byte(serializers, item):
     # Given any item the DAO marshals (binary, sets, any text included) in each request the DAO sends,
     # When serialized by the fast path, Then method, path, headers and body are exactly botocore's
