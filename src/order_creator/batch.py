@@ -159,6 +159,7 @@ class OrderCreator:
         self._cart_worst_case = cart_worst_case_seconds
         self._clock = clock
         self._sleep = sleep
+        self._workers = max_workers
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="order-creator")
 
     def process(self, records: Sequence[Record], remaining_seconds: Callable[[], float]) -> BatchReport:
@@ -225,8 +226,12 @@ class OrderCreator:
             return Snapshot(), []
         order_keys = [d.key for d in drafts]
         counter_keys = list(dict.fromkeys(d.counter for d in drafts))
+        # The carts' requests leave first (they take longest), the read right after them, while a worker is still
+        # free for it: its request's CPU no longer holds every cart back (0.8 ms here, 7 times that at 256 MB).
+        first = min(len(drafts), self._workers - 1)
+        carts = [self._pool.submit(self._timed_cart, d) for d in drafts[:first]]
         read = self._pool.submit(self._store.read, order_keys, counter_keys)
-        carts = [self._pool.submit(self._timed_cart, d) for d in drafts]
+        carts += [self._pool.submit(self._timed_cart, d) for d in drafts[first:]]
         latencies: list[float] = []
         for draft, future in zip(drafts, carts, strict=True):
             draft.cart, latency = _result_or_error(future, draft)

@@ -62,6 +62,32 @@ def test_one_tenant_batch_is_numbered_in_batch_order_with_one_read_and_one_write
     assert (store.reads, store.writes) == (1, 1)
 
 
+def test_the_read_gets_a_worker_even_when_the_carts_outnumber_the_workers():
+    # Given more orders than the processor has workers, and carts that answer only once the store has been read
+    import threading
+
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    records = served_records(carts, tenant, 6)
+    read_done = threading.Event()
+    plain_read, plain_get = store.read, carts.get_cart
+
+    def read(*args):
+        snapshot = plain_read(*args)
+        read_done.set()
+        return snapshot
+
+    def get_cart(*args):
+        assert read_done.wait(timeout=5), "the read waited behind every cart"
+        return plain_get(*args)
+
+    store.read, carts.get_cart = read, get_cart
+    creator = OrderCreator(carts, store, ZoneInfo("UTC"), cart_worst_case_seconds=3.0, max_workers=3)
+
+    # When the batch is processed, Then the read is sent while a worker is free, and every order is created
+    report = creator.process(records, plenty)
+    assert [o.status for o in report.outcomes] == [Status.CREATED] * 6
+
+
 def test_ten_tenants_share_one_transaction_and_each_starts_at_one():
     carts, store = FakeCarts(), FakeStore()
     tenants = [new_tenant() for _ in range(10)]
