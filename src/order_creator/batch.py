@@ -63,6 +63,8 @@ MAX_ITEMS_PER_TRANSACTION = 100  # DynamoDB's limit: a counter and up to 99 orde
 # by its item-size rules (`OrderStore.item_size`); 4,000,000 leaves room for the counters.
 MAX_TRANSACTION_BYTES = 4_000_000
 STORE_SAFETY_SECONDS = 1.0
+# The time kept, when carts or the read are late, for a write round of what did arrive and for the answer.
+FETCH_MARGIN_SECONDS = 2 * STORE_SAFETY_SECONDS
 MAX_BACKOFF_SECONDS = 2.0
 
 
@@ -168,7 +170,7 @@ class OrderCreator:
             late = DeadlineExceeded("too little time left to fetch a cart safely; not started")
             return BatchReport([Outcome(r, error=late) for r in records])
         drafts, followers, outcomes = self._parse(records)
-        snapshot, latencies = self._fetch(drafts)
+        snapshot, latencies = self._fetch(drafts, remaining_seconds)
         conflicts = 0
         if isinstance(snapshot, TransientError):
             # Without the read we cannot tell a redelivered order (whose cart may be gone) from a new one,
@@ -220,10 +222,18 @@ class OrderCreator:
 
     # 2. carts, and the store read while they are in flight --------------------------------------
 
-    def _fetch(self, drafts: list[_Draft]) -> tuple[Snapshot | TransientError, list[float]]:
-        """The store's snapshot (or why it could not be read) and each cart fetch's seconds; sets each draft's cart."""
+    def _fetch(
+        self, drafts: list[_Draft], remaining_seconds: Callable[[], float]
+    ) -> tuple[Snapshot | TransientError, list[float]]:
+        """The store's snapshot (or why it could not be read) and each cart fetch's seconds; sets each draft's cart.
+
+        However long a fetch or the read is held up where no timeout of theirs reaches (a name lookup; a host of
+        several addresses, each given the whole connect timeout), the batch stops waiting while the Lambda still
+        has `FETCH_MARGIN_SECONDS` left: what arrived is written, what did not is retried, the answer is in time.
+        """
         if not drafts:
             return Snapshot(), []
+        give_up = time.monotonic() + remaining_seconds() - FETCH_MARGIN_SECONDS
         order_keys = [d.key for d in drafts]
         counter_keys = list(dict.fromkeys(d.counter for d in drafts))
         # The carts' requests leave first (they take longest), the read right after them, while a worker is still
@@ -234,13 +244,17 @@ class OrderCreator:
         carts += [self._pool.submit(self._timed_cart, d) for d in drafts[first:]]
         latencies: list[float] = []
         for draft, future in zip(drafts, carts, strict=True):
-            draft.cart, latency = _result_or_error(future, draft)
+            draft.cart, latency = _result_or_error(future, draft, give_up)
             if latency is not None:
                 latencies.append(latency)
         try:
-            return read.result(), latencies
+            return read.result(timeout=max(0.0, give_up - time.monotonic())), latencies
         except TransientError as error:
             return error, latencies
+        except TimeoutError:
+            if read.done():  # the read's own error (not a TransientError: a bug), not the wait's
+                raise
+            return DeadlineExceeded("the store read had not answered when the Lambda's time was running out"), latencies
 
     def _timed_cart(self, draft: _Draft) -> tuple[Cart | OrderCreatorError, float | None]:
         started = time.perf_counter()
@@ -409,11 +423,13 @@ def _order(draft: _Draft, order_number: str, now: str) -> Order:
 
 
 def _result_or_error(
-    future: Future[tuple[Cart | OrderCreatorError, float | None]], draft: _Draft
+    future: Future[tuple[Cart | OrderCreatorError, float | None]], draft: _Draft, give_up: float
 ) -> tuple[Cart | OrderCreatorError, float | None]:
     try:
-        return future.result()
+        return future.result(timeout=max(0.0, give_up - time.monotonic()))
     except Exception as unexpected:  # a bug in an adapter must not fail the other records
+        if not future.done():  # the wait ran out, not the fetch
+            return DeadlineExceeded("the cart had not arrived when the Lambda's time was running out"), None
         return _unexpected("fetching the cart", unexpected, order_id=draft.order_id), None
 
 

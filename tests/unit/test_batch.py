@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -64,8 +66,6 @@ def test_one_tenant_batch_is_numbered_in_batch_order_with_one_read_and_one_write
 
 def test_the_read_gets_a_worker_even_when_the_carts_outnumber_the_workers():
     # Given more orders than the processor has workers, and carts that answer only once the store has been read
-    import threading
-
     carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
     records = served_records(carts, tenant, 6)
     read_done = threading.Event()
@@ -349,11 +349,73 @@ def test_too_little_time_starts_nothing():
 def test_time_running_out_before_the_write_reports_transient():
     carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
     carts.add(cart(tenant, "c1"))
-    clock = iter([10.0, 0.5])
+    clock = iter([10.0, 10.0, 0.5])  # at the start, when the carts are awaited, before the write
 
     report = processor(carts, store).process([rec(message(tenant, "c1"), "m1")], lambda: next(clock, 0.0))
 
     assert report.outcomes[0].status is Status.TRANSIENT
+    assert "before the order was written" in str(report.outcomes[0].error)
+    assert store.writes == 0
+
+
+def _lambda_clock(seconds: float):
+    """`remaining_seconds` of a Lambda with `seconds` left from now, on the real clock."""
+    deadline = time.monotonic() + seconds
+    return lambda: deadline - time.monotonic()
+
+
+def test_a_cart_held_up_past_the_lambdas_time_is_retried_and_the_others_are_written():
+    # Given three orders, one of whose cart fetch never returns (a name lookup that hangs: no timeout reaches it)
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    records = served_records(carts, tenant, 3)
+    release, plain_get = threading.Event(), carts.get_cart
+
+    def get_cart(tenant_id, cart_id):
+        if cart_id == "c1":
+            release.wait(timeout=30)
+        return plain_get(tenant_id, cart_id)
+
+    carts.get_cart = get_cart
+    creator = OrderCreator(carts, store, ZoneInfo("UTC"), cart_worst_case_seconds=0.5)
+
+    # When the batch runs with 4 s left
+    started = time.monotonic()
+    try:
+        report = creator.process(records, _lambda_clock(4.0))
+    finally:
+        release.set()
+
+    # Then it answers in time, that record retried, the others created and numbered without a gap
+    assert time.monotonic() - started < 4.0
+    assert [o.status for o in report.outcomes] == [Status.CREATED, Status.TRANSIENT, Status.CREATED]
+    assert isinstance(report.outcomes[1].error, DeadlineExceeded)
+    assert [report.outcomes[i].order_number for i in (0, 2)] == ["ORD-20251230-00001", "ORD-20251230-00002"]
+
+
+def test_a_store_read_held_up_past_the_lambdas_time_leaves_every_record_to_a_retry():
+    # Given a store whose read never returns
+    carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
+    records = served_records(carts, tenant, 2)
+    release, plain_read = threading.Event(), store.read
+
+    def read(*args):
+        release.wait(timeout=30)
+        return plain_read(*args)
+
+    store.read = read
+    creator = OrderCreator(carts, store, ZoneInfo("UTC"), cart_worst_case_seconds=0.5)
+
+    # When the batch runs with 4 s left
+    started = time.monotonic()
+    try:
+        report = creator.process(records, _lambda_clock(4.0))
+    finally:
+        release.set()
+
+    # Then it answers in time, every record transient, nothing written
+    assert time.monotonic() - started < 4.0
+    assert [o.status for o in report.outcomes] == [Status.TRANSIENT] * 2
+    assert all(isinstance(o.error, DeadlineExceeded) for o in report.outcomes)
     assert store.writes == 0
 
 
