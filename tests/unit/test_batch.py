@@ -358,62 +358,52 @@ def test_time_running_out_before_the_write_reports_transient():
     assert store.writes == 0
 
 
-def _lambda_clock(seconds: float):
-    """`remaining_seconds` of a Lambda with `seconds` left from now, on the real clock."""
-    deadline = time.monotonic() + seconds
-    return lambda: deadline - time.monotonic()
+def _hanging(function, when=lambda *args: True):
+    """`function`, hanging (as a name lookup can, beyond any timeout) on the calls `when` picks until released."""
+    release = threading.Event()
+
+    def hung(*args):
+        if when(*args):
+            release.wait(timeout=30)
+        return function(*args)
+
+    return hung, release
+
+
+def _answer_with_4_seconds_left(carts: FakeCarts, store: FakeStore, records: list[Record], release: threading.Event):
+    """The report of a batch run with 4 s of Lambda time left, checked to come before they run out."""
+    creator = OrderCreator(carts, store, ZoneInfo("UTC"), cart_worst_case_seconds=0.5)
+    deadline = time.monotonic() + 4.0
+    try:
+        report = creator.process(records, lambda: deadline - time.monotonic())
+    finally:
+        release.set()
+    assert time.monotonic() < deadline
+    return report
 
 
 def test_a_cart_held_up_past_the_lambdas_time_is_retried_and_the_others_are_written():
-    # Given three orders, one of whose cart fetch never returns (a name lookup that hangs: no timeout reaches it)
+    # Given three orders, one of whose cart fetch hangs
     carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
     records = served_records(carts, tenant, 3)
-    release, plain_get = threading.Event(), carts.get_cart
+    carts.get_cart, release = _hanging(carts.get_cart, when=lambda tenant_id, cart_id: cart_id == "c1")
 
-    def get_cart(tenant_id, cart_id):
-        if cart_id == "c1":
-            release.wait(timeout=30)
-        return plain_get(tenant_id, cart_id)
-
-    carts.get_cart = get_cart
-    creator = OrderCreator(carts, store, ZoneInfo("UTC"), cart_worst_case_seconds=0.5)
-
-    # When the batch runs with 4 s left
-    started = time.monotonic()
-    try:
-        report = creator.process(records, _lambda_clock(4.0))
-    finally:
-        release.set()
-
-    # Then it answers in time, that record retried, the others created and numbered without a gap
-    assert time.monotonic() - started < 4.0
+    # When the batch runs with 4 s left, Then it answers in time: that record retried, the others created
+    # and numbered without a gap
+    report = _answer_with_4_seconds_left(carts, store, records, release)
     assert [o.status for o in report.outcomes] == [Status.CREATED, Status.TRANSIENT, Status.CREATED]
     assert isinstance(report.outcomes[1].error, DeadlineExceeded)
     assert [report.outcomes[i].order_number for i in (0, 2)] == ["ORD-20251230-00001", "ORD-20251230-00002"]
 
 
 def test_a_store_read_held_up_past_the_lambdas_time_leaves_every_record_to_a_retry():
-    # Given a store whose read never returns
+    # Given a store whose read hangs
     carts, store, tenant = FakeCarts(), FakeStore(), new_tenant()
     records = served_records(carts, tenant, 2)
-    release, plain_read = threading.Event(), store.read
+    store.read, release = _hanging(store.read)
 
-    def read(*args):
-        release.wait(timeout=30)
-        return plain_read(*args)
-
-    store.read = read
-    creator = OrderCreator(carts, store, ZoneInfo("UTC"), cart_worst_case_seconds=0.5)
-
-    # When the batch runs with 4 s left
-    started = time.monotonic()
-    try:
-        report = creator.process(records, _lambda_clock(4.0))
-    finally:
-        release.set()
-
-    # Then it answers in time, every record transient, nothing written
-    assert time.monotonic() - started < 4.0
+    # When the batch runs with 4 s left, Then it answers in time: every record transient, nothing written
+    report = _answer_with_4_seconds_left(carts, store, records, release)
     assert [o.status for o in report.outcomes] == [Status.TRANSIENT] * 2
     assert all(isinstance(o.error, DeadlineExceeded) for o in report.outcomes)
     assert store.writes == 0
