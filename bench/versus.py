@@ -1,6 +1,7 @@
 """`make bench`, part two: the current tree against a reference commit, side by side in one run, by one meter.
 
     .venv/bin/python bench/versus.py [--reference REV] [--quick] [--out docs/benchmarks.md]
+    .venv/bin/python bench/versus.py --warm-only N [--reference HEAD]   # a change against a commit, in a minute
 
 The reference is checked out with `git worktree add --detach` (removed at the end) and imported from there
 (`bench/warm.py SRC_DIR` puts that tree first on `sys.path` and checks where `order_creator` came from); the
@@ -20,6 +21,8 @@ answer). Measured:
    same runtime client serving a handler that only imports boto3 and creates a DynamoDB client.
 
 Writes its section of `docs/benchmarks.md`, between its markers, leaving the rest of the file as it is.
+`--warm-only N` measures only 1 and 2 for batches of ten of one tenant, N a side, prints them and writes
+nothing: the quick way to measure one step of a change against the commit before it.
 """
 
 from __future__ import annotations
@@ -142,6 +145,18 @@ def run_warm(plan: Plan, workers: dict[str, Warm], direct: Any, proxy: str) -> l
         print(f"  batch {size:>3} x {tenant_count:>2}: CPU/order {ref:.2f} → {cur:.2f} ms", file=sys.stderr)
         shapes.append(shape)
     return shapes
+
+
+def print_warm(shapes: list[Shape]) -> None:
+    """`--warm-only`: each side's median CPU per order and batch time less moto, and their ratios."""
+    for shape in shapes:
+        cpu = {side: med(shape.cpu[side]) / shape.size * 1000 for side in SIDES}
+        less = {side: (med(shape.wall[side]) - statistics.mean(shape.moto[side])) * 1000 for side in SIDES}
+        print(f"batch {shape.size} x {shape.tenants}, n = {len(shape.cpu['current'])} a side", *shape.problems)
+        for side in SIDES:
+            print(f"  {side:9}  CPU per order {cpu[side]:.3f} ms   batch less moto {less[side]:.1f} ms")
+        ratios = (cpu["current"] / cpu["reference"], less["current"] / less["reference"])
+        print("  current ÷ reference: CPU {:.3f}, time {:.3f}".format(*ratios))
 
 
 def stored_order_bytes(direct: Any) -> int:
@@ -669,6 +684,9 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="the Markdown file to write the section into (default docs/benchmarks.md)"
     )
+    parser.add_argument(
+        "--warm-only", type=int, metavar="N", help="only the warm batches of ten, N a side; print, write nothing"
+    )
     parser.add_argument("--dynamodb-delay", type=float, default=0.010)
     parser.add_argument("--cart-delay", type=float, default=0.050)
     args = parser.parse_args()
@@ -709,6 +727,9 @@ def main() -> None:
                 reset_table(direct)
                 w.handle(batch_event(new_tenants(1, "warm"), 10))
         print("1/3 warm, side by side", file=sys.stderr)
+        if args.warm_only:
+            print_warm(run_warm(Plan(((10, 1, args.warm_only),), 0, 0), workers, direct, network["dynamodb"]))
+            return
         shapes = run_warm(plan, workers, direct, network["dynamodb"])
         item_bytes = {}
         for side in SIDES:  # each side's own item: the last batch of run_warm may have been either side's
