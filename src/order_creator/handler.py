@@ -66,9 +66,8 @@ def _wiring(settings: Settings) -> tuple[OrderCreator, Any]:
     from order_creator.dao import OrderDAO
     from order_creator.dead_letters import DeadLetterQueue
 
-    start_tracing()
     creator = OrderCreator(
-        CartService(settings),
+        start_tracing(CartService(settings)),
         OrderDAO(settings.table_name, clients.dynamodb()),
         settings.zone,
         cart_worst_case_seconds=settings.cart_worst_case_seconds,

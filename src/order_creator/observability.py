@@ -3,29 +3,44 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from order_creator.batch import BatchReport, Outcome, Status
+from order_creator.models import Cart
+from order_creator.ports import CartSource
 
 logger = Logger(service="order-creator")
 metrics = Metrics(namespace="OrderCreator", service="order-creator")
 
 
-def start_tracing() -> None:
-    """X-Ray subsegments for DynamoDB, SQS and the Cart API, when tracing is on (POWERTOOLS_TRACE_DISABLED=false).
+def start_tracing(carts: CartSource) -> CartSource:
+    """X-Ray subsegments for DynamoDB, SQS and the Cart API, when tracing is on (POWERTOOLS_TRACE_DISABLED=false):
+    botocore is patched, and `carts` comes back with each fetch in a subsegment of its own.
 
+    The Cart API client is on urllib3, which no X-Ray patch reaches (the SDK's `httplib` patch wraps a method
+    urllib3 2 never calls), so its fetches are wrapped here. `requests` is not patched: it is not in the image,
+    and patching a module that is not there raised on every invocation once tracing was on.
     Created on first use rather than at import: the X-Ray SDK costs 50-80 ms of cold start even when
     Powertools' Tracer is disabled, and most deployments run with tracing off.
     """
     disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "true", "yes", "on")
     if disabled or not os.environ.get("LAMBDA_TASK_ROOT"):
-        return
+        return carts
     from aws_lambda_powertools import Tracer
 
-    Tracer(service="order-creator", patch_modules=["botocore", "requests"])
+    return _TracedCarts(carts, Tracer(service="order-creator", patch_modules=["botocore"]))
+
+
+class _TracedCarts:
+    """`CartSource` with each fetch in a subsegment (its errors recorded, never the cart: capture_response off)."""
+
+    def __init__(self, carts: CartSource, tracer: Any) -> None:
+        self.get_cart: Callable[[str, str], Cart] = tracer.capture_method(carts.get_cart, capture_response=False)
 
 
 def observe(report: BatchReport) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -11,13 +12,20 @@ import pytest
 
 PROBE = """
 import sys
+sys.modules["requests"] = None  # as in the image, where requests is not installed
 from order_creator import observability
-observability.start_tracing()
+
+class Carts:
+    def get_cart(self, tenant_id, cart_id):
+        return f"cart {cart_id} of {tenant_id}"
+
+carts = observability.start_tracing(Carts())
+answer = carts.get_cart("t1", "c1")
 patched = set()
 if "aws_xray_sdk" in sys.modules:
     from aws_xray_sdk.core import patcher
     patched = set(patcher._PATCHED_MODULES)
-print(sorted(patched), "aws_xray_sdk" in sys.modules)
+print(answer, sorted(patched), "aws_xray_sdk" in sys.modules)
 """
 
 
@@ -34,11 +42,35 @@ def run_probe(**env: str) -> str:
     [{}, {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"}],
 )
 def test_with_tracing_off_the_xray_sdk_is_not_even_imported(env):
-    assert run_probe(**env) == "[] False"
+    assert run_probe(**env) == "cart c1 of t1 [] False"
 
 
-def test_with_tracing_on_in_lambda_botocore_and_requests_are_patched():
-    assert run_probe(LAMBDA_TASK_ROOT="/var/task", POWERTOOLS_TRACE_DISABLED="false") == "['botocore', 'requests'] True"
+def test_with_tracing_on_in_lambda_botocore_is_patched_and_each_cart_fetch_is_a_subsegment():
+    # Given an X-Ray daemon on loopback (a UDP socket) and a sampled trace, in a process without `requests`
+    # (as in the image: patching it raised on every invocation once tracing was on)
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(10)
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    address = f"127.0.0.1:{daemon.getsockname()[1]}"
+
+    # When tracing starts and a cart is fetched
+    answer = run_probe(
+        LAMBDA_TASK_ROOT="/var/task",
+        POWERTOOLS_TRACE_DISABLED="false",
+        _X_AMZN_TRACE_ID=trace,
+        AWS_XRAY_DAEMON_ADDRESS=address,
+    )
+
+    # Then the fetch answered, botocore is patched, and the fetch was sent to the daemon as a subsegment
+    assert answer == "cart c1 of t1 ['botocore'] True"
+    with daemon:
+        header, document = daemon.recv(65536).decode().split("\n", 1)
+    assert json.loads(header) == {"format": "json", "version": 1}
+    subsegment = json.loads(document)
+    assert (subsegment["type"], subsegment["name"]) == ("subsegment", "## __main__.Carts.get_cart")
+    assert subsegment["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+    assert "metadata" not in subsegment  # the cart itself is never recorded
 
 
 METRICS_PROBE = """
