@@ -259,6 +259,14 @@ def _under_one_more_attempt() -> float:
     return settings.cart_worst_case_seconds + settings.cart_api_timeout_seconds
 
 
+def _slow_one_cut_off(capsys: pytest.CaptureFixture[str], slow: dict[str, Any], *others: dict[str, Any]) -> None:
+    """Run `slow` and `others` in one batch; check that `slow` alone is left to retry (transient), its fetch cut
+    off within the Cart API's worst case (plus less than one more attempt)."""
+    capsys.readouterr()
+    assert invoke(slow, *others) == [slow["messageId"]]
+    assert _slowest_cart_fetch(capsys) < _under_one_more_attempt()
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("part", ["headers", "body"])
 def test_a_trickling_cart_api_is_cut_off_at_the_timeout(rig, part, capsys):
@@ -268,13 +276,9 @@ def test_a_trickling_cart_api_is_cut_off_at_the_timeout(rig, part, capsys):
     _serve(rig, tenant, "cart-ok")
     slow, good = record(message(tenant, "cart-slow")), record(message(tenant, "cart-ok"))
 
-    # When the handler runs the batch (CART_API_TIMEOUT_SECONDS 0.5, one retry)
-    capsys.readouterr()
-    failures = invoke(slow, good)
-
-    # Then the slow cart is a transient failure, its fetch cut off within the Cart API's worst case (2 × 0.5 s)
-    assert failures == [slow["messageId"]]
-    assert _slowest_cart_fetch(capsys) < _under_one_more_attempt()
+    # When the handler runs the batch (CART_API_TIMEOUT_SECONDS 0.5, one retry), Then the slow cart is a
+    # transient failure, its fetch cut off within the Cart API's worst case (2 × 0.5 s)
+    _slow_one_cut_off(capsys, slow, good)
     assert set(_by_cart(rig, tenant)) == {"cart-ok"}
 
 
@@ -288,16 +292,12 @@ def test_over_tls_a_trickling_body_is_cut_off_and_the_connection_serves_the_next
         rig.configure(CART_LAMBDA_API_URL=api.url, REQUESTS_CA_BUNDLE=certificate)
         tenant, slow, good = _one_trickled_cart_and_three_good(api, "tls")
 
-        # When the handler runs the batch, then the good ones again on the same (warm) connections
-        capsys.readouterr()
-        failures = invoke(slow, *good)
-        slowest = _slowest_cart_fetch(capsys)
-        assert invoke(*good) == []
+        # When the handler runs the batch, Then the slow cart is transient, its fetch (handshakes included) cut
+        # off within the Cart API's worst case
+        _slow_one_cut_off(capsys, slow, *good)
 
-        # Then the slow cart is transient, its fetch (handshakes included) cut off within the Cart API's worst
-        # case; the others are orders
-        assert failures == [slow["messageId"]]
-        assert slowest < _under_one_more_attempt()
+        # And the good ones again on the same (warm) connections: they are orders
+        assert invoke(*good) == []
         assert set(_by_cart(rig, tenant)) == {"cart-0", "cart-1", "cart-2"}
     finally:
         api.stop()
@@ -313,13 +313,9 @@ def test_a_trickled_tls_handshake_is_cut_off_at_the_timeout(rig, tmp_path, capsy
         rig.configure(CART_LAMBDA_API_URL=api.url, REQUESTS_CA_BUNDLE=certificate)
         sent = record(message(new_tenant("handshake"), "cart-1"))
 
-        # When the handler runs it (CART_API_TIMEOUT_SECONDS 0.5, one retry)
-        capsys.readouterr()
-        failures = invoke(sent)
-
-        # Then it is transient, its fetch within the Cart API's worst case (2 × 0.5 s), both attempts made
-        assert failures == [sent["messageId"]]
-        assert _slowest_cart_fetch(capsys) < _under_one_more_attempt()
+        # When the handler runs it (CART_API_TIMEOUT_SECONDS 0.5, one retry), Then it is transient, its fetch
+        # within the Cart API's worst case (2 × 0.5 s), both attempts made
+        _slow_one_cut_off(capsys, sent)
         assert api.accepted == 2
     finally:
         api.stop()
@@ -347,13 +343,9 @@ def test_through_a_proxy_a_trickled_answer_to_connect_is_cut_off_at_the_timeout(
         api.put(tenant, "cart-1", CartReply(cart_json(cart(tenant, "cart-1"))))
         sent = record(message(tenant, "cart-1"))
 
-        # When the handler runs it (CART_API_TIMEOUT_SECONDS 0.5, one retry)
-        capsys.readouterr()
-        failures = invoke(sent)
-
-        # Then it is transient, its fetch within the Cart API's worst case, both attempts made through the proxy
-        assert failures == [sent["messageId"]]
-        assert _slowest_cart_fetch(capsys) < _under_one_more_attempt()
+        # When the handler runs it (CART_API_TIMEOUT_SECONDS 0.5, one retry), Then it is transient, its fetch
+        # within the Cart API's worst case, both attempts made through the proxy
+        _slow_one_cut_off(capsys, sent)
         assert proxy.accepted == 2
     finally:
         proxy.stop()
@@ -370,20 +362,19 @@ def test_through_a_proxy_the_deadline_holds_and_dropped_connections_are_made_aga
     try:
         tenant, slow, good = _one_trickled_cart_and_three_good(api, "proxy")
 
-        # When the handler runs the batch through the proxy, the tunnels idle past the timeout and the network
-        # drops them (a frozen Lambda, a NAT's idle timeout), and the handler runs new orders of the good carts
-        capsys.readouterr()
-        failures = invoke(slow, *good)
-        slowest = _slowest_cart_fetch(capsys)
+        # When the handler runs the batch through the proxy, Then the slow cart is transient within its one
+        # attempt's 0.5 s (and less than a second attempt)
+        _slow_one_cut_off(capsys, slow, *good)
+
+        # When the tunnels idle past the timeout and the network drops them (a frozen Lambda, a NAT's idle
+        # timeout), and the handler runs new orders of the good carts
         time.sleep(0.6)
         proxy.drop()
         later = [record(message(tenant, f"cart-{i}")) for i in range(3)]
         again = invoke(*later)
 
-        # Then the slow cart is transient within its one attempt's 0.5 s, and the good ones are orders both
-        # times: a connection made again through the proxy gets a deadline of its own, not its last request's
-        assert failures == [slow["messageId"]]
-        assert slowest < _under_one_more_attempt()  # 0.5 s, and less than a second attempt
+        # And the good ones are orders both times: a connection made again through the proxy gets a deadline of
+        # its own, not its last request's
         assert again == []
         stored = {o["sourceMessageId"] for o in orders_of(rig.dynamodb, rig.table, tenant)}
         assert stored == {r["messageId"] for r in good + later}
@@ -548,6 +539,18 @@ def test_a_gzip_bomb_is_refused_by_its_decoded_size_in_bounded_memory(rig):
     assert peak < 30_000_000, peak
 
 
+def _only_the_bad_cart_dead_lettered(rig: Any, tenant: str, bad: dict[str, Any], good: dict[str, Any]) -> Any:
+    """Run `bad` and `good` (the tenant's `cart-ok`) in one batch; check that nothing is left to retry, that `bad`
+    alone is dead-lettered as an `InvalidCart`, its cart asked for once, and that `good` became the only order.
+    Returns the dead letter."""
+    assert invoke(bad, good) == []
+    (letter,) = read_dead_letters(rig.sqs, rig.dead_letter_queue)
+    assert (letter.source_message_id, letter.error_type) == (bad["messageId"], "InvalidCart")
+    assert rig.carts.requests == 2
+    assert set(_by_cart(rig, tenant)) == {"cart-ok"}
+    return letter
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "gzip, gzip, gzip, gzip, gzip, gzip"])
 def test_a_body_its_content_encoding_cannot_decode_is_an_invalid_cart(rig, encoding):
     # Given a Cart API answering one cart with the plain JSON but announcing it compressed (or compressed six
@@ -557,17 +560,10 @@ def test_a_body_its_content_encoding_cannot_decode_is_an_invalid_cart(rig, encod
     _serve(rig, tenant, "cart-ok")
     bad, good = record(message(tenant, "cart-bad")), record(message(tenant, "cart-ok"))
 
-    # When the handler runs the batch
-    failures = invoke(bad, good)
-
-    # Then the undecodable answer is a malformed cart: dead-lettered, asked for once (the same bytes again
-    # would not decode either); the good cart is an order
-    assert failures == []
-    (letter,) = read_dead_letters(rig.sqs, rig.dead_letter_queue)
-    assert (letter.source_message_id, letter.error_type) == (bad["messageId"], "InvalidCart")
+    # When the handler runs the batch, Then the undecodable answer is a malformed cart: dead-lettered, asked for
+    # once (the same bytes again would not decode either); the good cart is an order
+    letter = _only_the_bad_cart_dead_lettered(rig, tenant, bad, good)
     assert "Content-Encoding" in letter.error_message
-    assert rig.carts.requests == 2
-    assert set(_by_cart(rig, tenant)) == {"cart-ok"}
 
 
 @pytest.mark.parametrize("number", ["1e99999999999999999999", "-1E-99999999999999999999"])
@@ -580,15 +576,9 @@ def test_a_number_past_decimal_range_in_a_cart_is_an_invalid_cart(rig, number):
     _serve(rig, tenant, "cart-ok")
     big, good = record(message(tenant, "cart-big")), record(message(tenant, "cart-ok"))
 
-    # When the handler runs the batch
-    failures = invoke(big, good)
-
-    # Then the cart is dead-lettered as malformed (permanent, asked for once), the good one is an order
-    assert failures == []
-    (letter,) = read_dead_letters(rig.sqs, rig.dead_letter_queue)
-    assert (letter.source_message_id, letter.error_type) == (big["messageId"], "InvalidCart")
-    assert rig.carts.requests == 2
-    assert set(_by_cart(rig, tenant)) == {"cart-ok"}
+    # When the handler runs the batch, Then the cart is dead-lettered as malformed (permanent, asked for once),
+    # the good one is an order
+    _only_the_bad_cart_dead_lettered(rig, tenant, big, good)
 
 
 # --- 6: no personal data in anything written ------------------------------------------------------------------
