@@ -5,7 +5,9 @@ received, so a request passes only when it is really signed, its query string in
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -15,6 +17,7 @@ from order_creator.errors import CartRejected
 from order_creator.local import CartApiServer, IamAuth
 from order_creator.settings import Settings
 from tests.factories import cart, invoke, message, new_tenant, orders_of, record
+from tests.integration.iam_policies import allows
 from tests.integration.test_pipeline import dead_letters
 
 SIGNATURE_MISMATCH = "The request signature we calculated does not match the signature you provided"
@@ -218,3 +221,87 @@ def test_a_signature_without_a_valid_recent_date_is_refused(amz_date, reason):
     assert status == 403
     assert reason in body
     server.stop()
+
+
+# the role's permission, for every URL layout the README allows -------------------------------------------------
+
+API_ID, ACCOUNT, REGION = "a1b2c3d4e5", "123456789012", "us-east-1"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where CART_LAMBDA_API_URL points: an `execute-api` host (a REST API's URL starts with its stage; an HTTP
+    API's `$default` stage has none), or a custom domain (no stage in the URL: the base path mapping names the
+    API and stage, and its `base_path`, "" for none, is removed before the API sees the path)."""
+
+    url: str
+    stage: str = "prod"
+    stage_in_url: bool = True
+    base_path: str = ""
+
+
+LAYOUTS = {
+    "execute-api, stage, /v1.0": Layout(f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/prod/v1.0"),
+    "execute-api, stage, no version": Layout(f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/prod"),
+    "execute-api, $default stage, /v1.0": Layout(
+        f"https://{API_ID}.execute-api.{REGION}.amazonaws.com/v1.0", stage="$default", stage_in_url=False
+    ),
+    "custom domain, v1.0 mapped to the stage": Layout(
+        "https://api-dev.example.io/v1.0", stage_in_url=False, base_path="v1.0"
+    ),
+    "custom domain, no mapping, the API's paths carry /v1.0": Layout(
+        "https://api-dev.example.io/v1.0", stage_in_url=False
+    ),
+}
+
+
+def execute_api_arn(layout: Layout, method: str, cart_id: str) -> str:
+    """The ARN API Gateway authorises a request against (API Gateway Developer Guide, "Control access to an API
+    with IAM permissions"): `arn:aws:execute-api:{region}:{account}:{api-id}/{stage}/{METHOD}/{resource path}`,
+    where the resource path is the request's path as the API sees it, the stage and any base path mapping off."""
+    path = urlsplit(f"{layout.url}/carts/{cart_id}").path.lstrip("/").split("/")
+    if layout.base_path:
+        assert path[0] == layout.base_path
+        path = path[1:]
+    if layout.stage_in_url:
+        assert path[0] == layout.stage
+        path = path[1:]
+    return f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{layout.stage}/{method}/{'/'.join(path)}"
+
+
+def cart_api_policy(**parameters: str) -> dict[str, Any]:
+    """The orders function's inline policy for the Cart API, as deployed with these parameters."""
+    from tests.integration.test_template import Stack, transformed_template
+
+    stack = Stack(transformed_template(), placeholders=True, **parameters)
+    policies = {p["PolicyName"]: p["PolicyDocument"] for p in stack.properties("OrderCreatorRole")["Policies"]}
+    return dict(policies["cart-api"])
+
+
+@pytest.fixture(scope="module")
+def iam_policy() -> dict[str, Any]:
+    return cart_api_policy(CartApiAuth="iam", CartApiId=API_ID)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
+def test_the_role_may_get_a_cart_through_every_url_layout(iam_policy, layout):
+    # Given CART_LAMBDA_API_URL in one of the layouts the README allows, and the role's policy with CartApiAuth=iam
+    # When the ARN API Gateway checks for the function's GET of a cart is built as API Gateway builds it
+    arn = execute_api_arn(layout, "GET", "cart-9f2c")
+
+    # Then the policy allows it, and allows no other method, API or path
+    assert allows(iam_policy, "execute-api:Invoke", arn), arn
+    assert not allows(iam_policy, "execute-api:Invoke", execute_api_arn(layout, "POST", "cart-9f2c"))
+    assert not allows(iam_policy, "execute-api:Invoke", arn.replace(API_ID, "otherapi01"))
+    assert not allows(iam_policy, "execute-api:Invoke", arn.replace("/carts/", "/orders/"))
+    assert not allows(iam_policy, "execute-api:Invoke", arn.replace(ACCOUNT, "210987654321"))
+
+
+def test_without_iam_the_role_gets_no_cart_api_permission():
+    # Given the template with CartApiAuth=none (the default)
+    from tests.integration.test_template import Stack, transformed_template
+
+    policies = Stack(transformed_template(), placeholders=True).properties("OrderCreatorRole")["Policies"]
+
+    # Then the role has no execute-api permission at all
+    assert "cart-api" not in {p["PolicyName"] for p in policies}
