@@ -607,4 +607,9 @@ def test_the_dashboard_shows_the_metrics_the_code_emits():
     assert names == emitted
     assert {"OrdersCreated", "DuplicateOrders", "PermanentFailures", "CartApiLatency", "NumberingViolations"} <= names
     queues = {m[3] for w in body["widgets"] for m in w["properties"]["metrics"] if m[0] == "AWS/SQS"}
-    assert queues == {f"<{q}.QueueName>" for q in ("OrdersQueue", "OrdersDeadLetterQueue", "OrderEventsFailureQueue")}
+    failures = ("OrdersDeadLetterQueue", "OrderEventsFailureQueue", "AuditFailureQueue")
+    assert queues == {f"<{q}.QueueName>" for q in ("OrdersQueue", *failures)}
+
+    # And the events publisher's stream lag is on it (an IteratorAge alarm without a graph is half a runbook)
+    lag = [m for w in body["widgets"] for m in w["properties"]["metrics"] if m[:2] == ["AWS/Lambda", "IteratorAge"]]
+    assert [m[3] for m in lag] == ["<OrderEventsFunction>"]
