@@ -40,8 +40,7 @@ def alarm_on(stack: Stack, metric: tuple[str, str, str], **dimensions: str) -> d
     (alarm,) = [
         a
         for a in alarms(stack).values()
-        if (a.get("Namespace"), a.get("MetricName"), a.get("Statistic")) == metric
-        and a.get("Dimensions", []) == wanted
+        if (a.get("Namespace"), a.get("MetricName"), a.get("Statistic")) == metric and a.get("Dimensions", []) == wanted
     ]
     return alarm
 
@@ -68,7 +67,8 @@ def test_a_failed_audit_run_ends_on_an_alarmed_queue_its_role_may_send_to(stack)
     assert stack.properties(queue)["KmsMasterKeyId"] == "<QueueKey>"
 
     # And that queue's depth is alarmed, and the audit's role may send to it through the queue's key
-    alarm = alarm_on(stack, ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum"), QueueName=f"<{queue}.QueueName>")
+    depth = ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum")
+    alarm = alarm_on(stack, depth, QueueName=f"<{queue}.QueueName>")
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
     role = role_statements(stack, "AuditRole")
     assert allows(role, "sqs:SendMessage", destination)
