@@ -7,6 +7,8 @@ environment `.venv-tools` (`make tools`; `make test` builds it first through `ch
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 import subprocess
@@ -32,11 +34,18 @@ NO_VALUE = object()
 
 
 def transformed_template() -> dict[str, Any]:
-    """template.yaml after the SAM transform, as CloudFormation JSON (fails, never skips, without the tools)."""
+    """template.yaml after the SAM transform, as CloudFormation JSON (fails, never skips, without the tools); a copy
+    of its own for each caller."""
+    return copy.deepcopy(_transformed(ROOT / "template.yaml", (ROOT / "template.yaml").stat().st_mtime_ns))
+
+
+@functools.cache
+def _transformed(path: Path, modified: int) -> dict[str, Any]:
+    """One SAM transform per version of the file in a session (the translator takes seconds)."""
     if not TOOLS_PYTHON.exists():
         pytest.fail(f"{TOOLS_PYTHON} is missing: run `make tools` (the SAM translator lives there)")
     result = subprocess.run(
-        [str(TOOLS_PYTHON), "scripts/sam_transform.py", "template.yaml"],
+        [str(TOOLS_PYTHON), "scripts/sam_transform.py", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
