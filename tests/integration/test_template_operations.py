@@ -130,7 +130,6 @@ def test_the_publishers_partial_failures_are_counted_from_its_own_log_line_and_a
 
     # When the real publisher cannot publish (its bus does not exist) and answers a partial batch failure
     monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
-    monkeypatch.setattr(events, "MAX_ATTEMPTS", 1)
     events._publisher.cache_clear()
     clients.events.cache_clear()
 
