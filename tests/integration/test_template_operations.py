@@ -112,7 +112,7 @@ def _filter_matches(pattern: str, log_line: dict[str, Any]) -> bool:
 
 
 def test_the_publishers_partial_failures_are_counted_from_its_own_log_line_and_alarmed(
-    stack, moto_url, monkeypatch, capsys
+    stack, moto_url, monkeypatch, caplog
 ):
     from order_creator import clients, events
     from tests.unit.test_events import order_image, stream_record
@@ -137,10 +137,12 @@ def test_the_publishers_partial_failures_are_counted_from_its_own_log_line_and_a
         def get_remaining_time_in_millis(self) -> int:
             return 30_000
 
-    capsys.readouterr()
-    answer = events.lambda_handler({"Records": [stream_record(order_image(), sequence="7")]}, Context())
+    with caplog.at_level("INFO", logger=events.logger.name):
+        answer = events.lambda_handler({"Records": [stream_record(order_image(), sequence="7")]}, Context())
     events._publisher.cache_clear()
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    # Each line as the function's log group gets it: its record through the logger's own (JSON) formatter.
+    formatter = events.logger.registered_formatter
+    lines = [json.loads(formatter.format(r)) for r in caplog.records if r.name == events.logger.name]
 
     # Then exactly its log line of that answer matches the filter, with the metric's value as a number in it
     assert answer == {"batchItemFailures": [{"itemIdentifier": "7"}]}
