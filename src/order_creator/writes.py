@@ -67,13 +67,14 @@ class WriteRounds:
         self._remaining = remaining_seconds
         self._stamp = utc_millis(now)
         self._sleep = sleep
+        self._groups: dict[CounterKey, _Group] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.conflicts = 0
 
     def run(self, pending: Sequence[Draft], counters: dict[CounterKey, int]) -> None:
         """Write rounds until every draft is decided or the time left is too short to send another transaction
         (not a count of rounds: a hot counter has a winner every round)."""
-        groups: dict[CounterKey, _Group] = {}
+        groups = self._groups
         for draft in pending:
             groups.setdefault(draft.counter, _Group()).drafts.append(draft)
         while groups:
@@ -82,25 +83,28 @@ class WriteRounds:
                 self.outcomes.update(failures([d for g in groups.values() for d in g.drafts], late))
                 return
             ready = {key: group for key, group in groups.items() if group.wait <= 0}
-            started, slept = time.perf_counter(), 0.0
             if ready:
                 self._round(ready, counters)
             else:
-                slept = self._back_off(groups)
-            _pass(groups, max(time.perf_counter() - started, slept))
+                self._back_off()
             _dequeue(groups, self.outcomes)
 
     def _time_for_a_write(self) -> bool:
         return self._remaining() - ANSWER_SECONDS >= WRITE_SECONDS
 
-    def _back_off(self, groups: dict[CounterKey, _Group]) -> float:
-        """Sleep until the first busy group is due, or for as long as a transaction can still be sent after it;
-        the seconds slept."""
-        pause = min(*(g.wait for g in groups.values()), self._remaining() - ANSWER_SECONDS - WRITE_SECONDS)
+    def _back_off(self) -> None:
+        """Sleep until the first busy group is due, or for as long as a transaction can still be sent after it."""
+        pause = min(*(g.wait for g in self._groups.values()), self._remaining() - ANSWER_SECONDS - WRITE_SECONDS)
         if pause <= 0:
-            return 0.0
+            return
+        started = time.perf_counter()
         self._sleep(pause)
-        return pause
+        self._pass(max(time.perf_counter() - started, pause))
+
+    def _pass(self, seconds: float) -> None:
+        """`seconds` went by: the groups backing off are that much nearer their next try."""
+        for group in self._groups.values():
+            group.wait -= seconds
 
     def _round(self, ready: dict[CounterKey, _Group], counters: dict[CounterKey, int]) -> None:
         for transaction in self._pack(ready, counters):
@@ -122,6 +126,8 @@ class WriteRounds:
         except Exception as bug:  # a bug in the store's adapter fails this transaction's records only
             self.outcomes.update(failures(drafts, unexpected("writing the orders", bug)))
             return
+        took = time.perf_counter() - started
+        self._pass(took)
         if result.committed:
             for block, chunk in transaction:
                 counters[block.counter] = block.last
@@ -137,7 +143,7 @@ class WriteRounds:
         busy = set(result.counters) | result.busy
         if not busy and (result.contention or not decided):  # the store did not say whose items: all of them
             busy = {block.counter for block, _ in transaction}
-        base = max(time.perf_counter() - started, 0.05 if result.contention else 0.01)
+        base = max(took, 0.05 if result.contention else 0.01)
         for key in busy & groups.keys():
             group = groups[key]
             group.alone, group.losses = True, group.losses + 1
@@ -185,12 +191,6 @@ class WriteRounds:
             orders.append(order)
             size += order_size
         return NumberBlock(key, previous, tuple(orders)), chunk, size
-
-
-def _pass(groups: dict[CounterKey, _Group], seconds: float) -> None:
-    """`seconds` went by: the groups backing off are that much nearer their next try."""
-    for group in groups.values():
-        group.wait -= seconds
 
 
 def _dequeue(groups: dict[CounterKey, _Group], decided: dict[str, Outcome]) -> None:

@@ -13,7 +13,6 @@ import pytest
 from order_creator import batch as batch_module
 from order_creator.batch import OrderCreator, Record, Status, settle
 from order_creator.deadlines import ANSWER_SECONDS, WRITE_SECONDS
-from order_creator.writes import MAX_BACKOFF_SECONDS
 from order_creator.errors import (
     CartNotFound,
     CartUnavailable,
@@ -26,6 +25,7 @@ from order_creator.errors import (
 )
 from order_creator.models import Cart, exact_json
 from order_creator.ports import CounterKey, OrderKey, WriteResult
+from order_creator.writes import MAX_BACKOFF_SECONDS
 from tests.factories import cart, message, new_tenant
 from tests.fakes import FakeCarts, FakeDeadLetters, FakeStore
 
