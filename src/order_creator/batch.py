@@ -108,7 +108,7 @@ class OrderCreator:
                 lambda blocks: self._write(blocks, remaining_seconds),
                 self._store.item_size,
                 remaining_seconds,
-                now=self._clock(),
+                clock=self._clock,
                 sleep=self._sleep,
             )
             rounds.run(pending, dict(snapshot.counters))

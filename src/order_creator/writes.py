@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from order_creator.deadlines import ANSWER_SECONDS, WRITE_SECONDS
 from order_creator.errors import DeadlineExceeded, TransientError
@@ -59,14 +59,16 @@ class WriteRounds:
         item_size: Callable[[Order], int],
         remaining_seconds: Callable[[], float],
         *,
-        now: datetime,
+        clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._write = write
         self._item_size = item_size
         self._remaining = remaining_seconds
-        self._stamp = utc_millis(now)
+        self._clock = clock
         self._sleep = sleep
+        self._stamp = ""
+        self._stamped: datetime | None = None
         self._groups: dict[CounterKey, _Group] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.conflicts = 0
@@ -107,6 +109,7 @@ class WriteRounds:
             group.wait -= seconds
 
     def _round(self, ready: dict[CounterKey, _Group], counters: dict[CounterKey, int]) -> None:
+        self._stamp = self._next_stamp()
         for transaction in self._pack(ready, counters):
             if not self._time_for_a_write():
                 return  # the rest waits for `run` to report it late
@@ -148,6 +151,16 @@ class WriteRounds:
             group = groups[key]
             group.alone, group.losses = True, group.losses + 1
             group.wait = random.uniform(0, min(MAX_BACKOFF_SECONDS, base * 2**group.losses))  # noqa: S311 - jitter
+
+    def _next_stamp(self) -> str:
+        """The round's write time (`dateLastUpdated`), to the millisecond and later than the last round's: a group
+        sent again is another request, with another idempotency token, never the one its cancellation answered."""
+        now = self._clock()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if self._stamped is not None and now <= self._stamped:
+            now = self._stamped + timedelta(milliseconds=1)
+        self._stamped = now
+        return utc_millis(now)
 
     def _pack(self, ready: dict[CounterKey, _Group], counters: dict[CounterKey, int]) -> Iterator[Transaction]:
         """The next chunk of every ready group, numbered: the quiet groups together in as few transactions as
