@@ -95,13 +95,14 @@ class WriteRounds:
         return self._remaining() - ANSWER_SECONDS >= WRITE_SECONDS
 
     def _back_off(self) -> None:
-        """Sleep until the first busy group is due, or for as long as a transaction can still be sent after it."""
-        pause = min(*(g.wait for g in self._groups.values()), self._remaining() - ANSWER_SECONDS - WRITE_SECONDS)
-        if pause <= 0:
-            return
+        """Sleep until the first busy group is due, but not past the last moment a transaction can be sent: that
+        group then goes at that moment, its last chance. Either way it is due after this."""
+        due = min(g.wait for g in self._groups.values())
+        pause = min(due, self._remaining() - ANSWER_SECONDS - WRITE_SECONDS)
         started = time.perf_counter()
-        self._sleep(pause)
-        self._pass(max(time.perf_counter() - started, pause))
+        if pause > 0:
+            self._sleep(pause)
+        self._pass(max(time.perf_counter() - started, due))
 
     def _pass(self, seconds: float) -> None:
         """`seconds` went by: the groups backing off are that much nearer their next try."""

@@ -11,7 +11,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from order_creator.batch import OrderCreator, Record, Status, settle
-from order_creator.deadlines import ANSWER_SECONDS, RETURN_SECONDS
+from order_creator.deadlines import ANSWER_SECONDS, RETURN_SECONDS, WRITE_SECONDS
 from order_creator.errors import DeadLetterFailed, DeadlineExceeded
 from order_creator.ports import CounterKey, WriteResult
 from tests.factories import cart, message, new_tenant
@@ -281,3 +281,28 @@ def test_dead_letters_are_sent_only_within_the_time_left_for_them():
     assert settle(late, letters, lambda: RETURN_SECONDS) == ["c"]
     assert isinstance(late[0].error, DeadLetterFailed)
     assert [letter.message_id for letter in letters.letters] == ["a", "b"]
+
+
+def test_a_back_off_cut_short_by_the_deadline_gives_the_group_its_last_try_and_ends():
+    # Given a store that refuses every transaction as busy, leaving just over what a write round and the answer
+    # need after the first one (so any back-off is cut to nothing by the deadline)
+    carts, store, tenant, clock = FakeCarts(), FakeStore(), new_tenant(), Clock(3.0)
+    carts.add(cart(tenant, "c1"))
+    calls = 0
+
+    def remaining() -> float:
+        nonlocal calls
+        calls += 1
+        assert calls < 10_000, "the write loop spins without sleeping or writing"
+        return clock.remaining()
+
+    def busy(s: FakeStore) -> WriteResult:
+        clock.left = WRITE_SECONDS + ANSWER_SECONDS + 1e-12 if s.writes == 1 else clock.left - 0.05
+        return WriteResult(committed=False, contention=True)
+
+    store.before_write = busy
+
+    # When the batch is processed, Then the group is tried once more at the last moment, and the batch ends
+    report = creator(carts, store, clock).process([rec(message(tenant, "c1"), "m1")], remaining)
+    assert report.outcomes[0].status is Status.TRANSIENT
+    assert store.writes == 2
