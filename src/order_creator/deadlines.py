@@ -31,10 +31,10 @@ AWS_CONNECT_TIMEOUT_SECONDS = 2.0
 AWS_READ_TIMEOUT_SECONDS = 5.0
 AWS_MAX_ATTEMPTS = 3
 # botocore's standard retry mode sleeps up to 2 ** (attempt - 1) seconds after a failed attempt (throttling's scale;
-# others sleep less), at most 20 s, and up to 5 s more when the answer carries x-amz-retry-after.
+# others sleep less), at most 20 s. An `x-amz-retry-after` answer may stretch a sleep by up to 5 s more; DynamoDB and
+# SQS are not documented to send it, so it is left out.
 _AWS_BACKOFF_BASE = 2.0
 _AWS_BACKOFF_CAP = 20.0
-_AWS_RETRY_AFTER_EXTRA = 5.0
 
 # --- what the batch keeps back from its deadline ------------------------------------------------------------
 RETURN_SECONDS = 0.1  # after the dead-letter sends: the log lines, the metrics, the return itself
@@ -73,10 +73,7 @@ def aws_call_worst_case_seconds() -> float:
     """The longest one AWS SDK call takes by its own settings: every attempt its connect and read timeouts, and
     the back-off between them. The batch waits less (what is left of its deadline); this bounds how long a
     worker thread the batch stopped waiting for stays busy."""
-    backoff = sum(
-        min(_AWS_BACKOFF_CAP, _AWS_BACKOFF_BASE ** (attempt - 1)) + _AWS_RETRY_AFTER_EXTRA
-        for attempt in range(1, AWS_MAX_ATTEMPTS)
-    )
+    backoff = sum(min(_AWS_BACKOFF_CAP, _AWS_BACKOFF_BASE ** (attempt - 1)) for attempt in range(1, AWS_MAX_ATTEMPTS))
     return AWS_MAX_ATTEMPTS * (AWS_CONNECT_TIMEOUT_SECONDS + AWS_READ_TIMEOUT_SECONDS) + backoff
 
 
