@@ -112,13 +112,18 @@ class FakeStore:
 
 
 class FakeDeadLetters:
-    """`DeadLetterSink` that keeps every letter; message ids in `refuse` are reported as not sent."""
+    """`DeadLetterSink` that keeps every letter; message ids in `refuse` are reported as not sent, and so is every
+    letter once `time_left` (kept in `times_left`, as it was at the call) has run out."""
 
     def __init__(self, refuse: set[str] | None = None) -> None:
         self.letters: list[DeadLetter] = []
         self.refuse = refuse or set()
+        self.times_left: list[float | None] = []
 
-    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
+    def send(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float] | None = None) -> set[str]:
+        self.times_left.append(None if time_left is None else time_left())
+        if time_left is not None and time_left() <= 0:
+            return {letter.message_id for letter in letters}
         self.letters.extend(letter for letter in letters if letter.message_id not in self.refuse)
         return {letter.message_id for letter in letters if letter.message_id in self.refuse}
 

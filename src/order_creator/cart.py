@@ -31,6 +31,7 @@ from urllib3.exceptions import DecodeError, HTTPError, MaxRetryError
 from urllib3.util import make_headers, parse_url
 from urllib3.util.retry import Retry
 
+from order_creator.deadlines import CART_BACKOFF_FACTOR, CART_BACKOFF_JITTER, CART_BACKOFF_MAX
 from order_creator.errors import CartNotFound, CartRejected, CartUnavailable, ConfigurationError, InvalidCart
 from order_creator.models import Cart, load_json, parse_cart
 from order_creator.settings import Settings
@@ -55,9 +56,9 @@ class CartService:
             redirect=0,
             allowed_methods=frozenset({"GET"}),
             status_forcelist=_TRANSIENT_STATUS,
-            backoff_factor=0.1,
-            backoff_jitter=0.1,
-            backoff_max=1.0,
+            backoff_factor=CART_BACKOFF_FACTOR,
+            backoff_jitter=CART_BACKOFF_JITTER,
+            backoff_max=CART_BACKOFF_MAX,
             respect_retry_after_header=False,
             raise_on_status=False,
         )

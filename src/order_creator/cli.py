@@ -355,13 +355,12 @@ def _cart_api(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from order_creator import clients
     from order_creator.settings import Settings
-    from order_creator.worker import DELETE_MARGIN_SECONDS, BatchResult, SqsWorker, polling_client
+    from order_creator.worker import DELETE_MARGIN_SECONDS, BatchResult, SqsWorker, check_table, polling_client
 
     settings = Settings.from_env()  # a bad environment or a missing table stops here, before a message moves
     args.table = settings.table_name
-    clients.dynamodb().describe_table(TableName=settings.table_name)
+    check_table(settings.table_name)
     worker = SqsWorker(
         polling_client(args.wait_seconds),
         args.queue_url,

@@ -1,8 +1,8 @@
 """AWS SDK (botocore) clients, created once per process on first use (a warm Lambda reuses them).
 
 Endpoints come from botocore's own variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, ...),
-so an emulator needs no code path of its own. Retries are capped so that the SDK's worst case fits a
-Lambda's deadline (botocore's default standard mode would back off for up to 20 s).
+so an emulator needs no code path of its own. Timeouts and attempts come from `order_creator.deadlines`, where the
+SDK's worst case is computed (botocore's default standard mode would try 4 times and back off for up to 20 s).
 
 Parameter validation is off: every request is built by this package from models that are validated already,
 and the service validates what it receives (its refusal is a `ClientError`, mapped like any other). botocore's
@@ -47,12 +47,15 @@ def _create(service: str, **kwargs: Any) -> Any:
 def _config() -> Any:
     from botocore.config import Config
 
+    from order_creator import deadlines
+
     _quiet_sdk_payload_logs()
 
+    # The worst case of a call follows from these (`deadlines.aws_call_worst_case_seconds`); the batch waits less.
     return Config(
-        connect_timeout=2,
-        read_timeout=5,
-        retries={"mode": "standard", "total_max_attempts": 3},
+        connect_timeout=deadlines.AWS_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=deadlines.AWS_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": deadlines.AWS_MAX_ATTEMPTS},
         max_pool_connections=20,
         parameter_validation=False,
     )

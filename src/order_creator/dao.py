@@ -176,23 +176,23 @@ class OrderDAO:
         never sent: the write returns it in `rejected`, with the reason, and writes nothing.
         """
         items: list[Any] = []
-        meaning: list[tuple[str, Any]] = []
+        meaning: list[tuple[str, Any, CounterKey]] = []
         rejected: dict[OrderKey, str] = {}
         for block in blocks:
             items.append({"Update": self._counter_update(block)})
-            meaning.append(("counter", block.counter))
+            meaning.append(("counter", block.counter, block.counter))
             for order in block.orders:
                 key = OrderKey(order.tenant_id, order.id)
                 try:
                     items.append({"Put": self._order_put(order)})
                 except UnstorableItem as refusal:
                     rejected[key] = str(refusal)
-                meaning.append(("order", key))
+                meaning.append(("order", key, block.counter))
         self._sized.clear()
         if rejected:
             return WriteResult(committed=False, rejected=rejected)
         try:
-            self._call("transact_write_items", TransactItems=items)
+            self._call("transact_write_items", TransactItems=items, ClientRequestToken=_request_token(blocks))
         except ClientError as error:  # only a cancelled transaction gets here
             reasons: Any = error.response.get("CancellationReasons", [])
             return _cancelled(reasons, meaning)
@@ -484,9 +484,25 @@ class UnstorableItem(ValueError):
     """DynamoDB would refuse this item whatever happens: too large, or a number it cannot hold."""
 
 
-def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any]]) -> WriteResult:
+def _request_token(blocks: Sequence[NumberBlock]) -> str:
+    """TransactWriteItems' ClientRequestToken (36 characters at most), derived from what decides the request's
+    content: each counter's key, previous and new value, and each order's key, cart, number, source message and
+    write time (every other attribute follows from the message and the cart). A request sent again unchanged,
+    by the SDK's retries or anyone's, is the same token, and DynamoDB answers it with the first one's outcome for
+    ten minutes instead of applying it twice; any other request gets another token."""
+    parts: list[str] = []
+    for block in blocks:
+        parts.append(f"{block.counter.tenant_id}#{day_key(block.counter.day)}#{block.previous}#{block.last}")
+        parts.extend(
+            f"{o.id}#{o.cart_id}#{o.order_number}#{o.source_message_id}#{o.date_last_updated}" for o in block.orders
+        )
+    return hashlib.blake2b("\n".join(parts).encode("utf-8", "surrogatepass"), digest_size=18).hexdigest()
+
+
+def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any, CounterKey]]) -> WriteResult:
+    """What a cancelled transaction's reasons say, item by item; an item that met contention names its counter."""
     result = WriteResult(committed=False)
-    for (kind, key), reason in zip(meaning, reasons, strict=False):
+    for (kind, key, counter), reason in zip(meaning, reasons, strict=False):
         code = reason.get("Code", "None")
         old = _unmarshal(reason["Item"]) if reason.get("Item") else None
         if code in ("None", None):
@@ -499,6 +515,7 @@ def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any]]) ->
             result.rejected[key] = f"DynamoDB refused the order: {reason.get('Message', 'validation error')}"
         else:
             result.contention = True
+            result.busy.add(counter)
     if not (result.counters or result.existing or result.rejected):
         result.contention = True
     return result

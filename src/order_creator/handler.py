@@ -10,25 +10,38 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from order_creator.batch import OrderCreator, Record, settle
+from order_creator.batch import OrderCreator, Record, contained, settle
+from order_creator.deadlines import BATCH_MARGIN_SECONDS, Deadline
+from order_creator.errors import ConfigurationError
 from order_creator.observability import logger, metrics, observe, start_tracing
 from order_creator.settings import Settings
+
+# The settings whose function timeout was found long enough (at the first invocation with them).
+_timeouts_checked: set[Settings] = set()
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Process one SQS batch; return the message ids SQS must redeliver (contract §1, §5).
+    """Process one SQS batch before the invocation's deadline; return the message ids SQS must redeliver
+    (contract §1, §5).
 
-    Raises ValueError for an event that is not an SQS event, and ConfigurationError for a bad
-    environment: neither is the fault of a record, so the whole batch is retried.
+    Raises ValueError for an event that is not an SQS event, and ConfigurationError for a bad environment or a
+    function timeout too short for it: neither is the fault of a record, so the whole batch is retried. Nothing
+    else leaves it: a fault is its records' (transient) outcome.
     """
+    deadline = Deadline(context.get_remaining_time_in_millis() / 1000)
     records = parse_event(event)
     settings = Settings.from_env()
     logger.setLevel(settings.log_level)
+    _check_timeout(settings, deadline.left())
     creator, dead_letters = _wiring(settings)
-    report = creator.process(records, lambda: context.get_remaining_time_in_millis() / 1000)
-    failures = settle(report.outcomes, dead_letters)
+    try:
+        report = creator.process(records, deadline.left)
+        failures = settle(report.outcomes, dead_letters, deadline.left)
+    except Exception as bug:  # each stage contains its own faults; this is for a bug between them
+        report = contained(records, bug)
+        failures = [o.record.message_id for o in report.outcomes]
     observe(report)
     note = getattr(context, "note_outcomes", None)
     if callable(note):  # the SQS worker's context (worker.WorkerContext): it reports what became of each message
@@ -56,6 +69,28 @@ def parse_event(event: Any) -> list[Record]:
             )
         )
     return records
+
+
+def _check_timeout(settings: Settings, seconds_left: float) -> None:
+    """ConfigurationError when the function's timeout cannot fit a batch (the Cart API's worst case, then a write
+    round and the answer), checked at the first invocation with these settings.
+
+    Lambda does not put the function's timeout in the environment; each invocation starts with all of it, so the
+    time left when the first one starts stands for it (outside Lambda, the worker's visibility timeout less its
+    margin). A configuration that cannot fit would otherwise leave every message unstarted, on every receive.
+    """
+    if settings in _timeouts_checked:
+        return
+    needed = settings.batch_minimum_seconds
+    if seconds_left < needed:
+        raise ConfigurationError(
+            f"the function timeout ({seconds_left:.1f} s left as the invocation started) is shorter than a batch "
+            f"needs: {needed:g} s = the Cart API's worst case {settings.cart_worst_case_seconds:g} s "
+            f"(CART_API_TIMEOUT_SECONDS {settings.cart_api_timeout_seconds:g} s x {settings.cart_api_max_retries + 1}"
+            f" attempts, with the back-off between them) + {BATCH_MARGIN_SECONDS:g} s for a write and the answer; "
+            "raise the timeout, or lower CART_API_TIMEOUT_SECONDS or CART_API_MAX_RETRIES"
+        )
+    _timeouts_checked.add(settings)
 
 
 @lru_cache(maxsize=4)

@@ -6,7 +6,7 @@ protocols; unit tests implement them with plain in-memory fakes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import NamedTuple, Protocol
@@ -56,7 +56,9 @@ class WriteResult:
 
     When `committed` is false nothing was written, and the other fields say why: counters whose value
     was not the one expected (with the value found), orders that exist already (with their cartId),
-    orders the store refused (with the reason), and whether the store was merely busy.
+    orders the store refused (with the reason), whether the store was merely busy, and, when it can tell,
+    the counters whose items met that business (a conflicting transaction, throttling). A counter named in
+    none of these was refused for the others' sake only.
     """
 
     committed: bool
@@ -64,6 +66,7 @@ class WriteResult:
     existing: dict[OrderKey, str] = field(default_factory=dict)
     rejected: dict[OrderKey, str] = field(default_factory=dict)
     contention: bool = False
+    busy: set[CounterKey] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class OrderStore(Protocol):
 class DeadLetterSink(Protocol):
     """Where permanent failures go when a dead-letter queue is configured."""
 
-    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
-        """Send the letters; return the message ids that could not be sent."""
+    def send(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float] | None = None) -> set[str]:
+        """Send the letters; return the message ids that could not be sent. With `time_left` (seconds left before
+        the sends must have ended), no send outlasts it: what could not be sent in time is returned too."""
         ...

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from order_creator.deadlines import batch_minimum_seconds, cart_worst_case_seconds
 from order_creator.errors import ConfigurationError
 
 
@@ -89,5 +90,11 @@ class Settings(TableSettings):
 
     @property
     def cart_worst_case_seconds(self) -> float:
-        """The longest one cart fetch may take: timeout × (retries + 1)."""
-        return self.cart_api_timeout_seconds * (self.cart_api_max_retries + 1)
+        """The longest one cart fetch may take: timeout × (retries + 1), and the client's back-off between them."""
+        return cart_worst_case_seconds(self.cart_api_timeout_seconds, self.cart_api_max_retries)
+
+    @property
+    def batch_minimum_seconds(self) -> float:
+        """The least time a batch is started with: a cart's worst case, a write round and the answer. A function
+        (or a worker's visibility) timeout shorter than this can never process a message."""
+        return batch_minimum_seconds(self.cart_worst_case_seconds)

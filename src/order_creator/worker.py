@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
+from order_creator.errors import ConfigurationError
 from order_creator.interrupts import Interrupted, batch_in_hand, say
 
 if TYPE_CHECKING:
@@ -46,6 +47,22 @@ def polling_client(wait_seconds: int = 20) -> SQSClient:
         connect_timeout=2, read_timeout=wait_seconds + 10, retries={"mode": "standard", "total_max_attempts": 3}
     )
     return boto3.session.Session().client("sqs", config=config)
+
+
+def check_table(table_name: str) -> None:
+    """Refuse a table the handler cannot work with, before any message moves: a missing one raises the SDK's
+    ResourceNotFoundException (as the `orders` commands meet it), one without this project's indexes (a table of
+    another schema) a ConfigurationError naming them. Otherwise every message would be taken and failed."""
+    from order_creator import clients
+    from order_creator.cli import _missing_indexes
+
+    clients.dynamodb().describe_table(TableName=table_name)
+    missing = _missing_indexes(table_name)
+    if missing:
+        raise ConfigurationError(
+            f"table {table_name} has no {', '.join(missing)}: it was not created with this project's schema "
+            "(order-creator table create)"
+        )
 
 
 class WorkerContext(LambdaContext):
@@ -246,7 +263,6 @@ class SqsWorker:
 
     def poll_once(self) -> BatchResult | None:
         """Receive one batch (long polling) and process it; None when no message came."""
-        started = time.monotonic()
         kwargs: dict[str, Any] = {
             "QueueUrl": self._url,
             "MaxNumberOfMessages": self._batch_size,
@@ -257,10 +273,13 @@ class SqsWorker:
         if self._explicit_visibility:
             kwargs["VisibilityTimeout"] = self._visibility
         messages = self._sqs.receive_message(**kwargs).get("Messages", [])
+        received = time.monotonic()
         if not messages:
             return None
-        # The clock started before the receive: the messages' invisibility began no earlier than that.
-        return self.process(messages, deadline=started + self._visibility - DELETE_MARGIN_SECONDS)
+        # SQS hides a message from the moment it hands it out, not from when the long poll began (which may have
+        # waited up to 20 s for it): the batch's time starts at the receipt, its answer's trip being within the
+        # delete margin.
+        return self.process(messages, deadline=received + self._visibility - DELETE_MARGIN_SECONDS)
 
     def process(self, messages: list[Any], *, deadline: float) -> BatchResult:
         """Run the handler on these received messages; delete the successes, leave the failures."""

@@ -1,18 +1,36 @@
 """Deadline (contract §5, "too little Lambda time left"): the handler returns in time and reports what it
-did not finish; a redelivery later finishes it, without a gap or a duplicate.
+did not finish; a redelivery later finishes it, without a gap or a duplicate. A configuration that can never
+fit its function's timeout is refused at the first invocation.
 
-The rig's Cart API client has a 0.5 s timeout and 1 retry: its worst case is 1 s, so a batch needs 2 s.
-Each bound is the handler's own deadline; the time given leaves the work the handler does finish (writing
-what it fetched in time) room on a loaded machine, and stays far below what breaking the promise would take.
+The rig's Cart API client has a 0.5 s timeout and 1 retry: its worst case is 1 s, so a batch needs 2 s
+(`order_creator.deadlines`: the worst case + 1 s for a write round and the answer). Each bound is the handler's
+own deadline; the time given leaves the work the handler does finish (writing what it fetched in time) room on a
+loaded machine, and stays far below what breaking the promise would take.
 """
 
 from __future__ import annotations
 
 import time
 
-from order_creator.batch import STORE_SAFETY_SECONDS
-from tests.factories import assert_gapless, cart, cart_json, counters_of, invoke, message, new_tenant, orders_of, record
+import pytest
+
+from order_creator.deadlines import WRITE_SECONDS
+from order_creator.errors import ConfigurationError
+from tests.factories import (
+    assert_gapless,
+    cart,
+    cart_json,
+    counters_of,
+    invoke,
+    lambda_context,
+    message,
+    new_tenant,
+    orders_of,
+    record,
+    sqs_event,
+)
 from tests.reliability.faults import CONFLICT, CartReply, Faults
+from tests.reliability.scenario import read_dead_letters
 
 
 def _records(rig, tenant, count, delay=0.0):
@@ -83,12 +101,11 @@ def test_a_cart_api_slower_than_the_time_left_does_not_hold_the_handler_past_its
 
 
 def test_a_slow_contended_table_makes_the_write_loop_stop_with_time_to_spare(rig):
-    # Given 2.5 s left, prompt carts, and a table that takes 0.5 s to refuse each transaction (conflict): half
-    # the 1 s the write loop keeps in hand when it starts a round (batch.STORE_SAFETY_SECONDS), the other half
-    # for the round's own time through the proxy and moto on a loaded machine
+    # Given 2.5 s left, prompt carts, and a table that takes 0.4 s to refuse each transaction (conflict): what the
+    # write loop keeps in hand to start a round (deadlines.WRITE_SECONDS, before the answer's margin)
     tenant = new_tenant("deadline")
     records = _records(rig, tenant, 4)
-    rig.proxy.write_delay = STORE_SAFETY_SECONDS / 2
+    rig.proxy.write_delay = WRITE_SECONDS
     rig.proxy.faults = Faults(burst={CONFLICT: 10})
 
     # When the handler runs
@@ -106,3 +123,49 @@ def test_a_slow_contended_table_makes_the_write_loop_stop_with_time_to_spare(rig
     assert invoke(*records) == []
     assert len(orders_of(rig.dynamodb, rig.table, tenant)) == 4
     assert_gapless(rig.dynamodb, rig.table, tenant)
+
+
+def test_a_store_that_answers_writes_late_does_not_hold_the_answer_and_a_redelivery_loses_nothing(rig):
+    # Given 4 s left, prompt carts, and a table that applies each transaction only after holding it 6 s (a slow
+    # DynamoDB: applied, answered late; longer than the SDK's read timeout, so the SDK tries again meanwhile)
+    tenant = new_tenant("slow-store")
+    records = _records(rig, tenant, 5)
+    rig.proxy.write_delay = 6.0
+
+    # When the handler runs
+    failures, elapsed = _timed_invoke(records, seconds=4.0)
+
+    # Then it answers before its deadline: every record transient (the write's answer never came), none dead-lettered
+    assert elapsed < 4.0
+    assert sorted(failures) == sorted(r["messageId"] for r in records)
+    assert read_dead_letters(rig.sqs, rig.dead_letter_queue) == []
+    # And once the held write has landed, a redelivery finds every order once: duplicates, numbered 1..5, no gap
+    landed = time.monotonic() + 20
+    while len(orders_of(rig.dynamodb, rig.table, tenant)) < 5 and time.monotonic() < landed:
+        time.sleep(0.2)
+    assert invoke(*records) == []
+    orders = orders_of(rig.dynamodb, rig.table, tenant)
+    assert sorted(o["sourceMessageId"] for o in orders) == sorted(r["messageId"] for r in records)
+    assert sorted(o["orderNumber"][-5:] for o in orders) == [f"{n:05d}" for n in range(1, 6)]
+    assert counters_of(rig.dynamodb, rig.table, tenant) == {"20251230": 5}
+    assert_gapless(rig.dynamodb, rig.table, tenant)
+
+
+def test_a_function_timeout_too_short_for_the_cart_api_is_refused_at_the_first_invocation(rig):
+    # Given the issue's settings, all of which the template once allowed: a 10 s Cart API timeout, 2 retries, and a
+    # 30 s function (every batch would end "not started", on every receive, with nothing at ERROR)
+    rig.configure(CART_API_TIMEOUT_SECONDS="10", CART_API_MAX_RETRIES="2")
+    tenant = new_tenant("config")
+    records = _records(rig, tenant, 2)
+    from order_creator.handler import lambda_handler
+
+    # When the first invocation starts with its whole 30 s, Then the handler refuses the configuration, saying why
+    with pytest.raises(ConfigurationError) as refused:
+        lambda_handler(sqs_event(*records), lambda_context(30.0))
+    assert "31.3 s" in str(refused.value)
+    assert "CART_API_TIMEOUT_SECONDS" in str(refused.value)
+    assert rig.carts.requests == 0
+
+    # And a function of 60 s with the same settings runs them
+    assert lambda_handler(sqs_event(*records), lambda_context(60.0))["batchItemFailures"] == []
+    assert len(orders_of(rig.dynamodb, rig.table, tenant)) == 2

@@ -24,6 +24,7 @@ from tests.factories import (
 )
 from tests.reliability import faults as f
 from tests.reliability.child import carts_fetched_by, run_in_child
+from tests.reliability.consumer import run_consumers
 from tests.reliability.scenario import build_workload, drain_by_table, read_dead_letters, verify
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -164,3 +165,41 @@ def test_the_logs_of_a_whole_scenario_carry_no_email_address_or_street(rig, hand
     assert leaked == []
     assert "Hidden Lane" not in output
     assert EMAIL.findall(output) == []
+
+
+def test_a_busy_tenant_never_fails_the_quiet_tenants_of_its_batches(rig, tmp_path):
+    # Given eight consumers at once on one busy tenant's day, each batch of theirs also holding two orders of tenants
+    # nothing else touches, and a short deadline (6 s: the emulator takes a quarter of a second per transaction here,
+    # and the eight consumers' transactions queue for it)
+    busy = new_tenant("busy")
+    consumers, quiet, every = [], [], []
+    for c in range(8):
+        batches = []
+        for b in range(2):
+            batch = []
+            for i in range(8):
+                _serve(rig, busy, f"cart-{c}-{b}-{i}")
+                batch.append(record(message(busy, f"cart-{c}-{b}-{i}")))
+            for position in (3, 7):  # among the busy tenant's, as a batch from a shared queue mixes them
+                tenant = new_tenant("quiet")
+                _serve(rig, tenant, "cart-q")
+                batch.insert(position, record(message(tenant, "cart-q")))
+                quiet.append((tenant, batch[position]["messageId"]))
+            batches.append(batch)
+            every += batch
+        consumers.append(batches)
+
+    # When they run at once
+    failures = run_consumers(consumers, tmp_path, seconds=6.0)
+
+    # Then not one quiet order was reported failed: each is its tenant's order number 1
+    assert [m for _, m in quiet if m in failures] == []
+    for tenant, _ in quiet:
+        assert [o["orderNumber"] for o in orders_of(rig.dynamodb, rig.table, tenant)] == ["ORD-20251230-00001"]
+    # And what the busy tenant could not write in time comes back and is written: 1..128, each order once
+    left = [r for r in every if r["messageId"] in failures]
+    for start in range(0, len(left), 10):
+        assert invoke(*left[start : start + 10]) == []
+    assert len(orders_of(rig.dynamodb, rig.table, busy)) == 128
+    assert_gapless(rig.dynamodb, rig.table, busy)
+    assert read_dead_letters(rig.sqs, rig.dead_letter_queue) == []

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from order_creator import batch as batch_module
-from order_creator.batch import MAX_BACKOFF_SECONDS, STORE_SAFETY_SECONDS, OrderCreator, Record, Status, settle
+from order_creator.batch import OrderCreator, Record, Status, settle
+from order_creator.deadlines import ANSWER_SECONDS, WRITE_SECONDS
 from order_creator.errors import (
     CartNotFound,
     CartUnavailable,
@@ -24,6 +25,7 @@ from order_creator.errors import (
 )
 from order_creator.models import Cart, exact_json
 from order_creator.ports import CounterKey, OrderKey, WriteResult
+from order_creator.writes import MAX_BACKOFF_SECONDS
 from tests.factories import cart, message, new_tenant
 from tests.fakes import FakeCarts, FakeDeadLetters, FakeStore
 
@@ -296,7 +298,7 @@ def test_endless_contention_is_retried_until_the_deadline_then_ends_transient_wi
     assert report.outcomes[0].status is Status.TRANSIENT
     assert isinstance(report.outcomes[0].error, DeadlineExceeded)
     assert store.writes > 29 / (MAX_BACKOFF_SECONDS + 0.05) > 8
-    assert 0 <= clock.left < STORE_SAFETY_SECONDS
+    assert 0 <= clock.left < WRITE_SECONDS + ANSWER_SECONDS
     assert store.items == {}
 
 

@@ -19,7 +19,10 @@ def test_defaults_follow_the_contract():
     assert settings.cart_api_auth == "none"
     assert settings.dead_letter_queue_url is None
     assert settings.cart_api_base == "https://api-dev.example.io/v1.0"
-    assert settings.cart_worst_case_seconds == 9
+    # 3 attempts of 3 s, and urllib3's back-off between them: nothing after the first failure, 0.2 s + 0.1 s jitter
+    # after the second
+    assert settings.cart_worst_case_seconds == 9.3
+    assert settings.batch_minimum_seconds == 10.3
 
 
 @pytest.mark.parametrize(

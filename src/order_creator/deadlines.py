@@ -1,0 +1,89 @@
+"""The invocation's deadline, and every bound the batch derives from it, in one place.
+
+One deadline is taken from the Lambda context when an invocation starts (outside Lambda: when the worker
+receives the batch) and every stage waits only for what is left of it, less what the later stages keep:
+
+    start threshold   the Cart API's worst case + BATCH_MARGIN_SECONDS, or nothing is started
+    carts and read    until BATCH_MARGIN_SECONDS are left (kept for numbering, a write round and the answer)
+    a write round     started with at least WRITE_SECONDS + ANSWER_SECONDS left; waited for until ANSWER_SECONDS
+    a back-off sleep  ends while a write round can still start
+    dead letters      sent until RETURN_SECONDS are left
+    the answer        RETURN_SECONDS: the outcomes' log lines, the metrics, the return
+
+The clients' worst cases come from their own settings, which live here too: the Cart API client's back-off
+(`cart.CartService` builds its urllib3 `Retry` from these constants) and the AWS clients' timeouts and attempts
+(`clients` builds botocore's `Config` from them). docs/reliability.md has the table; template.yaml's Rules refuse
+a function timeout shorter than `batch_minimum_seconds`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+# --- the Cart API client: urllib3's Retry, between attempts -------------------------------------------------
+CART_BACKOFF_FACTOR = 0.1
+CART_BACKOFF_JITTER = 0.1
+CART_BACKOFF_MAX = 1.0
+
+# --- the AWS clients: botocore's Config (DynamoDB, the dead-letter queue's SQS, EventBridge) -------------------
+AWS_CONNECT_TIMEOUT_SECONDS = 2.0
+AWS_READ_TIMEOUT_SECONDS = 5.0
+AWS_MAX_ATTEMPTS = 3
+# botocore's standard retry mode sleeps up to 2 ** (attempt - 1) seconds after a failed attempt (throttling's scale;
+# others sleep less), at most 20 s. An `x-amz-retry-after` answer may stretch a sleep by up to 5 s more; DynamoDB and
+# SQS are not documented to send it, so it is left out.
+_AWS_BACKOFF_BASE = 2.0
+_AWS_BACKOFF_CAP = 20.0
+
+# --- what the batch keeps back from its deadline ------------------------------------------------------------
+RETURN_SECONDS = 0.1  # after the dead-letter sends: the log lines, the metrics, the return itself
+ANSWER_SECONDS = 0.4  # after the last write round: the dead-letter sends, then RETURN_SECONDS
+WRITE_SECONDS = 0.4  # the least time a write round is started with, before ANSWER_SECONDS
+PREPARE_SECONDS = 0.2  # between the carts' cut-off and the first write round: numbering, sizing, packing
+# Kept when the carts or the read are late; with the Cart API's worst case, the least time a batch starts with.
+BATCH_MARGIN_SECONDS = PREPARE_SECONDS + WRITE_SECONDS + ANSWER_SECONDS
+
+
+def cart_backoff_seconds(retries: int) -> float:
+    """The longest the Cart API client sleeps between its attempts, over all `retries`.
+
+    urllib3 sleeps nothing after the first failure, then factor × 2 ** (failures - 1) plus up to the jitter,
+    capped, after each later one; the last failure raises instead of sleeping.
+    """
+    backoff = sum(
+        min(CART_BACKOFF_MAX, CART_BACKOFF_FACTOR * 2.0 ** (failures - 1) + CART_BACKOFF_JITTER)
+        for failures in range(2, retries + 1)
+    )
+    return round(backoff, 6)  # 0.3, not 0.30000000000000004: the figure is printed, and compared with the template's
+
+
+def cart_worst_case_seconds(timeout: float, retries: int) -> float:
+    """The longest one cart fetch takes: every attempt its whole timeout, and the back-off between them."""
+    return round(timeout * (retries + 1) + cart_backoff_seconds(retries), 6)
+
+
+def batch_minimum_seconds(cart_worst_case: float) -> float:
+    """The least time a batch is started with (and the least function timeout that can work): a cart's worst
+    case, then a write round and the answer."""
+    return round(cart_worst_case + BATCH_MARGIN_SECONDS, 6)
+
+
+def aws_call_worst_case_seconds() -> float:
+    """The longest one AWS SDK call takes by its own settings: every attempt its connect and read timeouts, and
+    the back-off between them. The batch waits less (what is left of its deadline); this bounds how long a
+    worker thread the batch stopped waiting for stays busy."""
+    backoff = sum(min(_AWS_BACKOFF_CAP, _AWS_BACKOFF_BASE ** (attempt - 1)) for attempt in range(1, AWS_MAX_ATTEMPTS))
+    return AWS_MAX_ATTEMPTS * (AWS_CONNECT_TIMEOUT_SECONDS + AWS_READ_TIMEOUT_SECONDS) + backoff
+
+
+class Deadline:
+    """A moment on the monotonic clock: taken once per invocation, passed to every stage."""
+
+    def __init__(self, seconds_left: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._at = clock() + seconds_left
+
+    def left(self) -> float:
+        """Seconds until the deadline (negative once past)."""
+        return self._at - self._clock()
