@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from order_creator.dao import table_definition
+
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 # What CreateTable takes of the resource's properties for the table's shape (name, encryption, streams and
 # protection are the deployment's, not the schema's).
@@ -36,3 +38,14 @@ def template_table(table_name: str, logical_id: str = "OrdersTable") -> dict[str
     template = yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)
     properties = template["Resources"][logical_id]["Properties"]
     return {"TableName": table_name, **{key: properties[key] for key in SHAPE if key in properties}}
+
+
+def previous_definition(name: str) -> dict[str, Any]:
+    """CreateTable arguments of the previous version's table: OrdersByDateIndex and OrderByIdIndex projecting
+    everything, OrdersByCustomerIndex sorted on GSI3_SK."""
+    definition = table_definition(name)
+    definition["AttributeDefinitions"].append({"AttributeName": "GSI3_SK", "AttributeType": "S"})
+    by_date, by_id, by_customer = definition["GlobalSecondaryIndexes"]
+    by_date["Projection"] = by_id["Projection"] = {"ProjectionType": "ALL"}
+    by_customer["KeySchema"][1]["AttributeName"] = "GSI3_SK"
+    return definition

@@ -21,6 +21,8 @@ from order_creator.ports import CounterKey, NumberBlock, OrderKey, Snapshot, Wri
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from order_creator.reshape import TableShape
+
 ORDERS_BY_DATE_INDEX = "OrdersByDateIndex"
 ORDER_BY_ID_INDEX = "OrderByIdIndex"
 ORDERS_BY_CUSTOMER_INDEX = "OrdersByCustomerIndex"
@@ -354,6 +356,12 @@ class OrderDAO:
         return found
 
     # audit and migration -----------------------------------------------------------------------
+
+    def shape(self) -> TableShape:
+        """The table's reshaping calls (`table migrate`: indexes and items to this version's shape)."""
+        from order_creator.reshape import TableShape
+
+        return TableShape(self._table, self._client)
 
     def tenants_of_day(self, day: date) -> Iterator[str]:
         """Every tenant with a counter for this business day (one query of the counters' day key, page by page)."""
