@@ -278,7 +278,8 @@ class OrderDAO:
         items = response.get("Items", [])
         if not items:
             return None
-        found = self._client.get_item(TableName=self._table, Key={k: items[0][k] for k in ("PK", "SK")})
+        key = {k: items[0][k] for k in ("PK", "SK")}
+        found = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
         return _unmarshal(found["Item"]) if "Item" in found else None
 
     def list_orders(
@@ -337,22 +338,24 @@ class OrderDAO:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _whole_orders(self, listed: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """The whole items of the orders an index listed (at most 100), by (PK, SK); those gone are left out."""
+        """The whole items of the orders an index listed, by (PK, SK), read strongly consistent (an order the
+        index lists is in the table already); those gone since are left out."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
         keys = [_marshal({"PK": item["PK"], "SK": item["SK"]}) for item in listed]
-        request: Any = {self._table: {"Keys": keys}} if keys else {}
-        for attempt in range(_UNPROCESSED_ATTEMPTS):
-            if not request:
-                return found
-            if attempt:
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
-            response = self._client.batch_get_item(RequestItems=request)
-            for raw in response.get("Responses", {}).get(self._table, []):
-                item = _unmarshal(raw)
-                found[item["PK"], item["SK"]] = item
-            request = response.get("UnprocessedKeys") or {}
-        if request:
-            raise StoreUnavailable("DynamoDB left keys unprocessed after retries")
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            request: Any = {self._table: {"Keys": keys[start : start + _BATCH_GET_LIMIT], "ConsistentRead": True}}
+            for attempt in range(_UNPROCESSED_ATTEMPTS):
+                if attempt:
+                    time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
+                response = self._client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    item = _unmarshal(raw)
+                    found[item["PK"], item["SK"]] = item
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            if request:
+                raise StoreUnavailable("DynamoDB left keys unprocessed after retries")
         return found
 
     # audit and migration -----------------------------------------------------------------------

@@ -176,3 +176,19 @@ def test_a_typical_three_line_order_item_does_not_grow():
     item = order_item(order)
     assert "GSI3_SK" not in item  # OrdersByCustomerIndex sorts on GSI1_SK itself: nothing stored twice
     assert dao.item_size(order) <= 1_082, f"the order item grew to {dao.item_size(order):,} bytes"
+
+
+def test_a_page_by_date_of_more_than_a_hundred_orders_is_read_whole(template_dao):
+    # Given a tenant's 130 orders of one day (the CLI's --page-size goes up to 1000)
+    tenant = new_tenant()
+    orders = [three_line_order(tenant, n, minute=n % 60) for n in range(1, 131)]
+    counter = CounterKey(tenant, DAY)
+    assert template_dao.write([NumberBlock(counter, 0, tuple(orders[:90]))]).committed
+    assert template_dao.write([NumberBlock(counter, 90, tuple(orders[90:]))]).committed
+
+    # When they are listed by date in one page of 500
+    listed = [order for order, _ in template_dao.list_orders(tenant, created_from=DAY, page_size=500)]
+
+    # Then every one comes whole (BatchGetItem takes at most 100 keys a request)
+    assert sorted(o["id"] for o in listed) == sorted(o.id for o in orders)
+    assert all("items" in o and "billingAddress" in o for o in listed)
