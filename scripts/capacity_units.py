@@ -23,6 +23,9 @@ items moto holds before and after each request
 - GetItem and BatchGetItem: per key, one unit per started 4 KB of the item (a missing item: one), half for
   an eventually consistent read.
 
+Not accounted (none happens in this measurement): a refused request (DynamoDB charges a failed conditional
+write its units, moto's error answer carries none), `ConditionCheck` items, Query and Scan.
+
 The handler's and the seed's own clients ask for `INDEXES` (a botocore event adds it to every call) and the
 figures are summed from the answers.
 """
