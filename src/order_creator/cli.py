@@ -657,7 +657,7 @@ def _decode_cursor(cursor: str, *, tenant: str | None = None, listing: str | Non
 _CURSOR_KEYS = {
     "without --from/--to/--email": {"PK", "SK"},
     "with --from/--to": {"PK", "SK", "GSI1_PK", "GSI1_SK"},
-    "with --email": {"PK", "SK", "GSI3_PK", "GSI3_SK"},
+    "with --email": {"PK", "SK", "GSI3_PK", "GSI1_SK"},
 }
 
 

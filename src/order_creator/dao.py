@@ -21,12 +21,18 @@ from order_creator.ports import CounterKey, NumberBlock, OrderKey, Snapshot, Wri
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from order_creator.reshape import TableShape
+
 ORDERS_BY_DATE_INDEX = "OrdersByDateIndex"
 ORDER_BY_ID_INDEX = "OrderByIdIndex"
 ORDERS_BY_CUSTOMER_INDEX = "OrdersByCustomerIndex"
-# What OrdersByCustomerIndex projects besides the keys: the fields of a listing, so that "where are my
-# orders?" is one query, while each order costs the index a small write (never the address or the items).
-CUSTOMER_INDEX_ATTRIBUTES = (
+# What the listing indexes (OrdersByDateIndex, OrdersByCustomerIndex) project besides the keys: the fields of a
+# listing and of the nightly audit, so that a listing is one query while each order costs each index one small
+# write (never the address or the items). A listing by date that must return whole orders reads them from the
+# table by the keys it found (`list_orders`); OrderByIdIndex holds the keys only, and `get_order` reads the
+# order it names. A counter's entry in OrdersByDateIndex (its day key) projects nothing: updating
+# `currentValue` writes nothing to the index.
+LISTING_ATTRIBUTES = (
     "id",
     "orderNumber",
     "tenantId",
@@ -39,6 +45,7 @@ CUSTOMER_INDEX_ATTRIBUTES = (
     "dateCreated",
     "sourceMessageId",
 )
+CUSTOMER_INDEX_ATTRIBUTES = LISTING_ATTRIBUTES
 _BATCH_GET_LIMIT = 100
 _UNPROCESSED_ATTEMPTS = 5
 # DynamoDB's item limit is 400 KB (409,600 bytes); 400,000 leaves room for our estimate's rounding.
@@ -75,7 +82,8 @@ def counters_of_day_partition(day: date) -> str:
 
 
 def order_item(order: Order) -> dict[str, Any]:
-    """The order as a table item with every key of the table and its three indexes."""
+    """The order as a table item with every key of the table and its three indexes (OrdersByCustomerIndex sorts
+    on `GSI1_SK`: no attribute is stored twice)."""
     created = datetime.fromisoformat(order.date_created)
     created_key = f"{utc_millis(created)}#{order.id}"
     return {
@@ -84,23 +92,23 @@ def order_item(order: Order) -> dict[str, Any]:
         "GSI1_SK": created_key,
         "GSI2_PK": f"ORDER#{order.id}",
         "GSI2_SK": "METADATA",
-        "GSI3_PK": customer_partition(order.tenant_id, order.customer_email),
-        "GSI3_SK": created_key,
+        "GSI3_PK": customer_partition(order.tenant_id, order.customer_email),  # sorted by GSI1_SK (§4)
         "entityType": "ORDER",
         **order.to_attributes(),
     }
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
-    """CreateTable arguments for the contract's schema (on demand; OrdersByDateIndex and OrderByIdIndex project
-    everything, OrdersByCustomerIndex the listing's fields)."""
-    keys = ("PK", "SK", "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "GSI3_PK", "GSI3_SK")
+    """CreateTable arguments for the contract's schema, as template.yaml declares the table: on demand; the
+    listing indexes project the listing's fields (`LISTING_ATTRIBUTES`), OrderByIdIndex the keys only."""
+    keys = ("PK", "SK", "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "GSI3_PK")
+    listing = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LISTING_ATTRIBUTES)}
 
-    def index(name: str, pk: str, sk: str, projection: dict[str, Any] | None = None) -> dict[str, Any]:
+    def index(name: str, pk: str, sk: str, projection: dict[str, Any]) -> dict[str, Any]:
         return {
             "IndexName": name,
             "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
-            "Projection": projection or {"ProjectionType": "ALL"},
+            "Projection": projection,
         }
 
     return {
@@ -109,14 +117,9 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
         "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
         "GlobalSecondaryIndexes": [
-            index(ORDERS_BY_DATE_INDEX, "GSI1_PK", "GSI1_SK"),
-            index(ORDER_BY_ID_INDEX, "GSI2_PK", "GSI2_SK"),
-            index(
-                ORDERS_BY_CUSTOMER_INDEX,
-                "GSI3_PK",
-                "GSI3_SK",
-                {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(CUSTOMER_INDEX_ATTRIBUTES)},
-            ),
+            index(ORDERS_BY_DATE_INDEX, "GSI1_PK", "GSI1_SK", listing),
+            index(ORDER_BY_ID_INDEX, "GSI2_PK", "GSI2_SK", {"ProjectionType": "KEYS_ONLY"}),
+            index(ORDERS_BY_CUSTOMER_INDEX, "GSI3_PK", "GSI1_SK", listing),
         ],
     }
 
@@ -200,21 +203,23 @@ class OrderDAO:
 
     def _counter_update(self, block: NumberBlock) -> dict[str, Any]:
         # The day's key on the counter (set by this same update, no extra request) lets the nightly audit find
-        # the tenants that took orders on a day with one query of OrdersByDateIndex instead of a scan.
-        values: dict[str, Any] = {
-            ":new": block.last,
-            ":day": counters_of_day_partition(block.counter.day),
-            ":tenant": block.counter.tenant_id,
-        }
+        # the tenants that took orders on a day with one query of OrdersByDateIndex instead of a scan. It is set
+        # when the counter is created only: a later update moves neither the index's keys nor anything it
+        # projects, so it writes nothing to the index.
+        values: dict[str, Any] = {":new": block.last}
+        expression = "SET currentValue = :new"
         if block.previous == 0:
             condition = "attribute_not_exists(currentValue)"
+            expression += ", GSI1_PK = :day, GSI1_SK = :tenant"
+            values[":day"] = counters_of_day_partition(block.counter.day)
+            values[":tenant"] = block.counter.tenant_id
         else:
             condition = "currentValue = :previous"
             values[":previous"] = block.previous
         return {
             "TableName": self._table,
             "Key": _marshal(counter_key(*block.counter)),
-            "UpdateExpression": "SET currentValue = :new, GSI1_PK = :day, GSI1_SK = :tenant",
+            "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": _marshal(values),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -261,15 +266,21 @@ class OrderDAO:
     # queries (CLI) ---------------------------------------------------------------------------
 
     def get_order(self, order_id: str) -> dict[str, Any] | None:
-        """The order with this id, whatever its tenant (OrderByIdIndex), or None."""
+        """The whole order with this id, whatever its tenant, or None: its key from OrderByIdIndex (which holds
+        only keys), then the order itself from the table."""
         response = self._client.query(
             TableName=self._table,
             IndexName=ORDER_BY_ID_INDEX,
             KeyConditionExpression="GSI2_PK = :pk AND GSI2_SK = :sk",
             ExpressionAttributeValues=_marshal({":pk": f"ORDER#{order_id}", ":sk": "METADATA"}),
+            ProjectionExpression="PK, SK",
         )
         items = response.get("Items", [])
-        return _unmarshal(items[0]) if items else None
+        if not items:
+            return None
+        key = {k: items[0][k] for k in ("PK", "SK")}
+        found = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        return _unmarshal(found["Item"]) if "Item" in found else None
 
     def list_orders(
         self,
@@ -293,7 +304,7 @@ class OrderDAO:
         values: dict[str, Any] = {":pk": f"TENANT#{tenant_id}"}
         kwargs: dict[str, Any] = {"TableName": self._table, "Limit": page_size}
         by_date = created_from is not None or created_to is not None or customer_email is not None
-        pk, sk = ("GSI3_PK", "GSI3_SK") if customer_email is not None else ("GSI1_PK", "GSI1_SK")
+        pk, sk = ("GSI3_PK", "GSI1_SK") if customer_email is not None else ("GSI1_PK", "GSI1_SK")
         if customer_email is not None:
             kwargs["IndexName"] = ORDERS_BY_CUSTOMER_INDEX
             values[":pk"] = customer_partition(tenant_id, customer_email)
@@ -312,16 +323,48 @@ class OrderDAO:
         if after:
             kwargs["ExclusiveStartKey"] = _marshal(after)
         position_keys = ("PK", "SK", pk, sk) if by_date else ("PK", "SK")
+        whole = kwargs.get("IndexName") == ORDERS_BY_DATE_INDEX  # it projects the listing's fields only
         while True:
             page = self._client.query(**kwargs)
-            for raw in page.get("Items", []):
-                item = _unmarshal(raw)
-                yield item, {key: item[key] for key in position_keys}
+            found = [_unmarshal(raw) for raw in page.get("Items", [])]
+            orders = self._whole_orders(found) if whole else {}
+            for item in found:
+                position = {key: item[key] for key in position_keys}
+                order = orders.get((item["PK"], item["SK"])) if whole else item
+                if order is not None:  # None: deleted since the index listed it
+                    yield order, position
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def _whole_orders(self, listed: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The whole items of the orders an index listed, by (PK, SK), read strongly consistent (an order the
+        index lists is in the table already); those gone since are left out."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        keys = [_marshal({"PK": item["PK"], "SK": item["SK"]}) for item in listed]
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            request: Any = {self._table: {"Keys": keys[start : start + _BATCH_GET_LIMIT], "ConsistentRead": True}}
+            for attempt in range(_UNPROCESSED_ATTEMPTS):
+                if attempt:
+                    time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
+                response = self._client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    item = _unmarshal(raw)
+                    found[item["PK"], item["SK"]] = item
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            if request:
+                raise StoreUnavailable("DynamoDB left keys unprocessed after retries")
+        return found
+
     # audit and migration -----------------------------------------------------------------------
+
+    def shape(self) -> TableShape:
+        """The table's reshaping calls (`table migrate`: indexes and items to this version's shape)."""
+        from order_creator.reshape import TableShape
+
+        return TableShape(self._table, self._client)
 
     def tenants_of_day(self, day: date) -> Iterator[str]:
         """Every tenant with a counter for this business day (one query of the counters' day key, page by page)."""

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from order_creator import reshape
 from order_creator.operations import OperationError
 
 
@@ -31,6 +32,8 @@ class MigrationStore(Protocol):
     ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]: ...
 
     def add_new_keys(self, item: dict[str, Any]) -> float | None: ...
+
+    def shape(self) -> reshape.TableShape: ...
 
 
 @dataclass
@@ -145,6 +148,7 @@ def run_command(store: MigrationStore, table: str, state_path: Path, *, max_wcu:
 
     try:
         state = migrate(store, state, state_path, max_wcu=max_wcu, progress=progress)
+        reshape.run(store.shape(), state_path, max_wcu=max_wcu, say=_say)  # indexes and items to this version's shape
     except KeyboardInterrupt:
         _say(
             f"\nmigrate: interrupted after page {state.pages}, saved in {state_path}: run the same command to continue"

@@ -294,7 +294,7 @@ def test_the_index_holds_a_hash_of_the_address_never_the_address(lambda_env, htt
     (order,) = orders_of(dynamodb, table_name, tenant)
     assert order["GSI3_PK"].startswith(f"TENANT#{tenant}#CUSTOMER#")
     assert "jane" not in order["GSI3_PK"].lower()
-    assert order["GSI3_SK"] == order["GSI1_SK"]
+    assert "GSI3_SK" not in order  # the index sorts on GSI1_SK itself
 
 
 # table migrate ---------------------------------------------------------------------------------------
@@ -337,7 +337,8 @@ def test_migrate_keys_older_orders_resumes_after_an_interruption_and_touches_not
     (newer,) = create_orders(httpserver, tenant, 1, customerEmail="old.customer@example.com")
     before = {(i["PK"], i["SK"]): i for i in scan(dynamodb, table)}
     assert sum(k[1].startswith("ORDER#") and "GSI3_PK" not in i for k, i in before.items()) == 25
-    assert sum(k[1].startswith("ORDER_NUMBER#") and "GSI1_PK" not in i for k, i in before.items()) == 1  # other's
+    # both counters: the day key is set when a counter is created, not by its later updates
+    assert sum(k[1].startswith("ORDER_NUMBER#") and "GSI1_PK" not in i for k, i in before.items()) == 2
     state = tmp_path / "state.json"
 
     # When a migration in pages of 4 is interrupted after 10 items, then the command is run to the end, twice

@@ -346,7 +346,7 @@ def test_the_handler_writes_orders_the_template_indexes_find(deployed, function_
                 ExpressionAttributeNames={"#h": names[0], "#r": names[1]},
                 ExpressionAttributeValues={":h": {"S": order[names[0]]}, ":r": {"S": order[names[1]]}},
             )["Items"]
-            assert [unmarshal(item)["id"] for item in found] == [order["id"]], index["IndexName"]
+            assert [unmarshal(item)["SK"] for item in found] == [f"ORDER#{order['id']}"], index["IndexName"]
 
 
 def test_the_queue_redrives_after_five_receives_and_outlasts_six_function_timeouts(deployed, sqs):

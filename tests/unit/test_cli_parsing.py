@@ -139,14 +139,14 @@ def test_a_cursor_is_refused_for_another_tenant_or_another_kind_of_listing():
     partition = cli._encode_cursor({"PK": "TENANT#t", "SK": "ORDER#1"})
     by_date = cli._encode_cursor({"PK": "TENANT#t", "SK": "ORDER#1", "GSI1_PK": "TENANT#t", "GSI1_SK": "2025#1"})
     by_email = cli._encode_cursor(
-        {"PK": "TENANT#t", "SK": "ORDER#1", "GSI3_PK": "TENANT#t#CUSTOMER#ab", "GSI3_SK": "2"}
+        {"PK": "TENANT#t", "SK": "ORDER#1", "GSI3_PK": "TENANT#t#CUSTOMER#ab", "GSI1_SK": "2"}
     )
     plain, dated, email = "without --from/--to/--email", "with --from/--to", "with --email"
 
     # Then each continues its own listing only
     assert cli._decode_cursor(partition, tenant="t", listing=plain)["SK"] == "ORDER#1"
     assert cli._decode_cursor(by_date, tenant="t", listing=dated)["GSI1_SK"] == "2025#1"
-    assert cli._decode_cursor(by_email, tenant="t", listing=email)["GSI3_SK"] == "2"
+    assert cli._decode_cursor(by_email, tenant="t", listing=email)["GSI1_SK"] == "2"
     for cursor, tenant, listing, says in [
         (partition, "u", plain, "another tenant"),
         (partition, "t", dated, f"{plain}, not {dated}"),
