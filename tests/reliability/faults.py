@@ -614,6 +614,53 @@ class TunnelProxy(_RawServer):
         _pipe(connection, upstream, self.stopping)
 
 
+class TrickledTunnel(TunnelProxy):
+    """An https:// proxy (HTTPS_PROXY=https://...): spoken to over TLS with `tls`, it tunnels to the Cart API
+    and passes on what the Cart API sends one byte every `trickle` seconds, so the client's TLS handshake with
+    the Cart API, inside the proxy's TLS, arrives a byte at a time."""
+
+    def __init__(self, tls: ssl.SSLContext, trickle: float) -> None:
+        super().__init__()
+        self.tls = tls
+        self.tunnel_trickle = trickle
+
+    @property
+    def url(self) -> str:
+        """The proxy's URL (HTTPS_PROXY)."""
+        return f"https://{self.address}"
+
+    def serve(self, connection: socket.socket) -> None:
+        connection = self.tls.wrap_socket(connection, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = connection.recv(4096)
+            if not data:
+                return
+            head += data
+        host, _, port = head.split()[1].decode().rpartition(":")
+        upstream = socket.create_connection((host, int(port)), timeout=5)
+        with self._lock:
+            self._connections.append(upstream)
+        connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        connection.settimeout(None)
+        upstream.settimeout(None)
+        while not self.stopping.is_set():
+            readable, _, _ = select.select([connection, upstream], [], [], 0.5)
+            if connection in readable or connection.pending():  # the client's bytes go on at once
+                data = connection.recv(65536)
+                if not data:
+                    return
+                upstream.sendall(data)
+            if upstream in readable:
+                data = upstream.recv(65536)
+                if not data:
+                    return
+                for i in range(len(data)):
+                    if self.stopping.wait(self.tunnel_trickle):
+                        return
+                    connection.sendall(data[i : i + 1])
+
+
 def _pipe(one: socket.socket, other: socket.socket, stopping: threading.Event) -> None:
     """Bytes both ways until either side closes."""
     one.settimeout(None)
