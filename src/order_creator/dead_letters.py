@@ -7,7 +7,7 @@ of all of the batched messages) are both 1 MiB 1,048,576 bytes", at most 10 entr
 size counts its body and each attribute's name, data type and value (UTF-8 bytes).
 
 A message that arrived from SQS fitted the source queue's limit, so its body fits the dead-letter queue's when
-that queue's `MaximumMessageSize` is at least the source's (the template leaves both at SQS's default). Our
+that queue's `MaximumMessageSize` is at least the source's (the template must keep it so). Our
 three attributes then take what room is left: `sourceMessageId` and `errorType` whole or not at all,
 `errorMessage` shortened (by bytes, never inside a character) to what fits. A body so close to the limit that
 not even `sourceMessageId` fits is sent alone, byte for byte, without attributes: dead-lettered all the same,
