@@ -36,21 +36,13 @@ class DeadLetterQueue:
     """Implements `ports.DeadLetterSink` with SendMessageBatch, packed by bytes; the body goes byte for byte.
 
     `client` is the SQS client, or what makes it on the first send: most batches send nothing, and creating
-    an SQS client costs a cold start 60-100 ms of CPU (`docs/benchmarks.md`). `max_message_bytes` is the
-    dead-letter queue's `MaximumMessageSize` when it is set below SQS's 1 MiB.
+    an SQS client costs a cold start 60-100 ms of CPU (`docs/benchmarks.md`).
     """
 
-    def __init__(
-        self,
-        queue_url: str,
-        client: SQSClient | Callable[[], SQSClient],
-        *,
-        max_message_bytes: int = MAX_MESSAGE_BYTES,
-    ) -> None:
+    def __init__(self, queue_url: str, client: SQSClient | Callable[[], SQSClient]) -> None:
         self._url = queue_url
         self._client_or_factory = client
         self._fifo = queue_url.endswith(".fifo")
-        self._max_message = min(max_message_bytes, MAX_MESSAGE_BYTES)
         self._request_seconds: float | None = None
 
     @property
@@ -114,7 +106,7 @@ class DeadLetterQueue:
             ("errorType", letter.error_type, True),
             ("errorMessage", reason, False),
         ):
-            room = self._max_message - size - len(name) - len(_STRING)
+            room = MAX_MESSAGE_BYTES - size - len(name) - len(_STRING)
             encoded = value.encode("utf-8", "replace")
             if not whole:
                 encoded = _shortened(encoded, min(room, _MAX_REASON_BYTES))
