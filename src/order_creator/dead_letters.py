@@ -1,7 +1,7 @@
 """DeadLetterQueue: sends permanent failures to DEAD_LETTER_QUEUE_URL with their reason (contract §5).
 
 Dead letters always fit: they are packed into `SendMessageBatch` requests by bytes, against SQS's limits.
-SQS's API reference for SendMessageBatch (since SQS raised its message size to 1 MiB in August 2025): "The
+SQS's API reference for SendMessageBatch (since SQS raised its message size to 1 MiB in 2025): "The
 maximum allowed individual message size and the maximum total payload size (the sum of the individual lengths
 of all of the batched messages) are both 1 MiB 1,048,576 bytes", at most 10 entries a request; a message's
 size counts its body and each attribute's name, data type and value (UTF-8 bytes).
@@ -10,8 +10,8 @@ A message that arrived from SQS fitted the source queue's limit, so its body fit
 that queue's `MaximumMessageSize` is at least the source's (the template must keep it so). Our
 three attributes then take what room is left: `sourceMessageId` and `errorType` whole or not at all,
 `errorMessage` shortened (by bytes, never inside a character) to what fits. A body so close to the limit that
-not even `sourceMessageId` fits is sent alone, byte for byte, without attributes: dead-lettered all the same,
-its reason in the handler's log line for that message id. No body is ever refused for our attributes.
+none fits (a body at the exact limit) is sent alone, byte for byte: dead-lettered all the same, its reason in
+the handler's log line for that message id. No body is ever refused for our attributes.
 """
 
 from __future__ import annotations
