@@ -6,8 +6,8 @@ honoured, so the worst case stays timeout × (retries + 1) plus a little backoff
 deadline check accounts for. With CART_API_AUTH=iam every attempt is signed afresh.
 
 A hostile or broken Cart API cannot stretch that: CART_API_TIMEOUT_SECONDS bounds each request as a
-whole (a server or proxy trickling its TLS handshake, its answer to CONNECT, its headers or body a byte at
-a time is cut off at the deadline, not merely between bytes), a body over 2 MB (counted decoded, so a
+whole (a server or proxy trickling its TLS handshake, its answer to CONNECT, the tunnelled bytes, its headers
+or body a byte at a time is cut off at the deadline, not merely between bytes), a body over 2 MB (counted decoded, so a
 gzip bomb too) is refused without being read whole, a body that does not decode is malformed (permanent),
 and a redirect is never followed (a 3xx is permanent), so a signed request never reaches another host.
 """
@@ -21,6 +21,7 @@ import os
 import socket
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
@@ -36,7 +37,8 @@ from order_creator.errors import CartNotFound, CartRejected, CartUnavailable, Co
 from order_creator.models import Cart, load_json, parse_cart
 from order_creator.settings import Settings
 
-_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Contract §3: 408, 429 and every 5xx are transient (a 501, 505, 507 or 599 too), retried like a timeout.
+_TRANSIENT_STATUS = frozenset({408, 429, *range(500, 600)})
 _MAX_BODY_BYTES = 2_000_000
 _CHUNK_BYTES = 64 * 1024
 
@@ -250,12 +252,14 @@ class _BoundedConnectionMixin:
     A new connection's budget starts when it connects, and everything before the request is written waits
     only for what is left of it: the TCP connect (urllib3's own timeout, never more), a proxy's answer to
     CONNECT (read as a response, so bounded like one), the TLS handshake (CPython bounds a handshake as a
-    whole by the socket's timeout, which is set to what is left).
+    whole by the socket's timeout, which is set to what is left), and through an https:// proxy the Cart API's
+    TLS inside the proxy's, which urllib3 speaks in Python a read at a time (`_DeadlineSocket` bounds each).
     """
 
     timeout: Any
     response_class: Any
-    _deadline: float | None = None
+    _deadline: float | None = None  # until the request is written; None between requests
+    _request_deadline: float | None = None  # the last budget's, for the proxy's TLS socket (TLS in TLS)
 
     def connect(self) -> None:
         self._start_budget()
@@ -271,6 +275,11 @@ class _BoundedConnectionMixin:
             sock.settimeout(left)  # the proxy's tunnel and the TLS handshake that follow
         return sock
 
+    def _connect_tls_proxy(self, hostname: str, sock: socket.socket) -> Any:
+        # An https:// proxy: the Cart API's TLS runs inside the proxy's, read through this socket.
+        tls = super()._connect_tls_proxy(hostname, sock)  # type: ignore[misc]
+        return _DeadlineSocket(tls, lambda: self._request_deadline)
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         if self._deadline is None:  # a reused connection: the budget starts with the request
             self._start_budget()
@@ -282,10 +291,55 @@ class _BoundedConnectionMixin:
     def _start_budget(self) -> None:
         if self.timeout is None:
             return
-        self._deadline = time.monotonic() + float(self.timeout)
+        self._deadline = self._request_deadline = time.monotonic() + float(self.timeout)
         # http.client builds every response, a proxy's answer to CONNECT included, with
         # `response_class(sock, method=...)`: a partial carries the deadline
         self.response_class = functools.partial(_BoundedResponse, deadline=self._deadline)
+
+
+class _DeadlineSocket:
+    """The TLS socket to an https:// proxy, under the Cart API's own TLS (TLS in TLS), bounded by the deadline.
+
+    urllib3 speaks the inner TLS with its `SSLTransport`, which reads this socket a record at a time, each read
+    waiting for the socket's whole timeout: a proxy trickling the tunnelled bytes held the inner handshake (and
+    then the answer) for ever. Here every read and write waits only for what is left of the request's deadline.
+    Everything else is the socket's own.
+    """
+
+    def __init__(self, sock: Any, deadline: Callable[[], float | None]) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        self._bound()
+        data: bytes = self._sock.recv(size, flags)
+        return data
+
+    def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
+        self._bound()
+        count: int = self._sock.recv_into(buffer, size, flags)
+        return count
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._bound()
+        count: int = self._sock.send(data, flags)
+        return count
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._bound()
+        self._sock.sendall(data, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def _bound(self) -> None:
+        deadline = self._deadline()
+        if deadline is None:
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the Cart API request ran past CART_API_TIMEOUT_SECONDS")
+        self._sock.settimeout(left)
 
 
 class _BoundedConnection(_BoundedConnectionMixin, HTTPConnection):

@@ -51,7 +51,7 @@ def _config() -> Any:
 
     _quiet_sdk_payload_logs()
 
-    # The worst case of a call follows from these (`deadlines.aws_call_worst_case_seconds`); the batch waits less.
+    # The worst case of a call follows from these (`deadlines.call_worst_case_seconds`); the batch waits less.
     return Config(
         connect_timeout=deadlines.AWS_CONNECT_TIMEOUT_SECONDS,
         read_timeout=deadlines.AWS_READ_TIMEOUT_SECONDS,

@@ -1,8 +1,24 @@
-"""DeadLetterQueue: sends permanent failures to DEAD_LETTER_QUEUE_URL with their reason (contract §5)."""
+"""DeadLetterQueue: sends permanent failures to DEAD_LETTER_QUEUE_URL with their reason (contract §5).
+
+Dead letters always fit: they are packed into `SendMessageBatch` requests by bytes, against SQS's limits.
+SQS's API reference for SendMessageBatch (since SQS raised its message size to 1 MiB in 2025): "The
+maximum allowed individual message size and the maximum total payload size (the sum of the individual lengths
+of all of the batched messages) are both 1 MiB 1,048,576 bytes", at most 10 entries a request; a message's
+size counts its body and each attribute's name, data type and value (UTF-8 bytes).
+
+A message that arrived from SQS fitted the source queue's limit, so its body fits the dead-letter queue's when
+that queue's `MaximumMessageSize` is at least the source's (the template must keep it so). Our
+three attributes then take what room is left: `sourceMessageId` and `errorType` whole or not at all,
+`errorMessage` shortened (by bytes, never inside a character) to what fits. A body so close to the limit that
+none fits (a body at the exact limit) is sent alone, byte for byte: dead-lettered all the same, its reason in
+the handler's log line for that message id. No body is ever refused for our attributes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as WaitedTooLong
 from typing import TYPE_CHECKING, Any
 
 from order_creator.ports import DeadLetter
@@ -10,11 +26,15 @@ from order_creator.ports import DeadLetter
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-_MAX_REASON = 1024
+MAX_MESSAGE_BYTES = 1_048_576  # one message: body and attributes
+MAX_REQUEST_BYTES = 1_048_576  # the messages of one SendMessageBatch together
+MAX_ENTRIES = 10
+_MAX_REASON_BYTES = 1024  # errorMessage at most, even with room to spare
+_STRING = "String"
 
 
 class DeadLetterQueue:
-    """Implements `ports.DeadLetterSink` with SendMessageBatch (ten a call); the body goes byte for byte.
+    """Implements `ports.DeadLetterSink` with SendMessageBatch, packed by bytes; the body goes byte for byte.
 
     `client` is the SQS client, or what makes it on the first send: most batches send nothing, and creating
     an SQS client costs a cold start 60-100 ms of CPU (`docs/benchmarks.md`).
@@ -24,6 +44,7 @@ class DeadLetterQueue:
         self._url = queue_url
         self._client_or_factory = client
         self._fifo = queue_url.endswith(".fifo")
+        self._sender: ThreadPoolExecutor | None = None
 
     @property
     def _client(self) -> SQSClient:
@@ -31,43 +52,94 @@ class DeadLetterQueue:
             self._client_or_factory = self._client_or_factory()
         return self._client_or_factory
 
-    def send(
-        self,
-        letters: Sequence[DeadLetter],
-        *,
-        time_left: Callable[[], float] | None = None,  # the port's bound: honoured by the byte packing (issue 21)
-    ) -> set[str]:
-        """Send every letter; return the message ids SQS did not accept (they stay in the source queue)."""
-        from botocore.exceptions import BotoCoreError, ClientError
+    def send(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float] | None = None) -> set[str]:
+        """Send every letter; return the message ids SQS did not accept (they stay in the source queue).
 
+        `time_left` gives the seconds before the sends must have ended: each request is waited for only that
+        long, and none is started once they are spent; the letters of a request not answered in time come back
+        unsent. SQS may still take such a request after the wait: the message is then dead-lettered and also
+        redelivered (dead letters are at least once, never lost).
+        """
         unsent: set[str] = set()
-        for start in range(0, len(letters), 10):
-            chunk = letters[start : start + 10]
-            try:
-                response = self._client.send_message_batch(
-                    QueueUrl=self._url, Entries=[self._entry(str(i), letter) for i, letter in enumerate(chunk)]
-                )
-            except (BotoCoreError, ClientError):
-                unsent.update(letter.message_id for letter in chunk)
-                continue
-            unsent.update(chunk[int(failed["Id"])].message_id for failed in response.get("Failed", []))
+        for request in self._requests(letters):
+            seconds = None if time_left is None else time_left()
+            if seconds is None:
+                unsent |= self._send(request)
+            elif seconds <= 0:
+                unsent.update(letter.message_id for letter, _ in request)
+            else:
+                unsent |= self._send_within(request, seconds)
         return unsent
 
-    def _entry(self, entry_id: str, letter: DeadLetter) -> Any:
-        entry: dict[str, Any] = {
-            "Id": entry_id,
-            "MessageBody": letter.body,
-            "MessageAttributes": {
-                "errorType": _string(letter.error_type),
-                "errorMessage": _string(letter.error_message[:_MAX_REASON] or letter.error_type),
-                "sourceMessageId": _string(letter.message_id),
-            },
-        }
+    def _send_within(self, request: list[tuple[DeadLetter, dict[str, Any]]], seconds: float) -> set[str]:
+        """`_send` on a worker thread, waited for `seconds` at most. A call still running then keeps its thread
+        (the SDK's own timeouts end it) and the next request gets a new one."""
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dead-letters")
+        future = self._sender.submit(self._send, request)
+        try:
+            return future.result(timeout=seconds)
+        except WaitedTooLong:
+            self._sender.shutdown(wait=False, cancel_futures=True)
+            self._sender = None
+            return {letter.message_id for letter, _ in request}
+
+    def _send(self, request: list[tuple[DeadLetter, dict[str, Any]]]) -> set[str]:
+        """One SendMessageBatch; the message ids of its letters SQS did not accept."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        entries = [{"Id": str(i), **entry} for i, (_, entry) in enumerate(request)]
+        try:
+            response = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)  # type: ignore[arg-type]
+        except (BotoCoreError, ClientError):
+            return {letter.message_id for letter, _ in request}
+        return {request[int(failed["Id"])][0].message_id for failed in response.get("Failed", [])}
+
+    def _requests(self, letters: Sequence[DeadLetter]) -> Iterator[list[tuple[DeadLetter, dict[str, Any]]]]:
+        """The letters with their entries, in order, packed into requests within SQS's limits."""
+        request: list[tuple[DeadLetter, dict[str, Any]]] = []
+        size = 0
+        for letter in letters:
+            entry, entry_size = self._entry(letter)
+            if request and (len(request) == MAX_ENTRIES or size + entry_size > MAX_REQUEST_BYTES):
+                yield request
+                request, size = [], 0
+            request.append((letter, entry))
+            size += entry_size
+        if request:
+            yield request
+
+    def _entry(self, letter: DeadLetter) -> tuple[dict[str, Any], int]:
+        """The letter's entry (without its Id) and its size as SQS counts it: at most the message limit."""
+        size = len(letter.body.encode("utf-8", "surrogatepass"))
+        attributes: dict[str, Any] = {}
+        reason = letter.error_message or letter.error_type
+        for name, value, whole in (
+            ("sourceMessageId", letter.message_id, True),
+            ("errorType", letter.error_type, True),
+            ("errorMessage", reason, False),
+        ):
+            room = MAX_MESSAGE_BYTES - size - len(name) - len(_STRING)
+            encoded = value.encode("utf-8", "replace")
+            if not whole:
+                encoded = _shortened(encoded, min(room, _MAX_REASON_BYTES))
+            if encoded and len(encoded) <= room:  # SQS refuses an empty attribute value
+                attributes[name] = {"DataType": _STRING, "StringValue": encoded.decode("utf-8")}
+                size += len(name) + len(_STRING) + len(encoded)
+        entry: dict[str, Any] = {"MessageBody": letter.body, "MessageAttributes": attributes}
         if self._fifo:
             entry["MessageGroupId"] = "dead-letters"
             entry["MessageDeduplicationId"] = letter.message_id[:128]
-        return entry
+        return entry, size
 
 
-def _string(value: str) -> dict[str, str]:
-    return {"DataType": "String", "StringValue": value}
+def _shortened(encoded: bytes, limit: int) -> bytes:
+    """At most `limit` bytes of UTF-8 `encoded`, cut before a character, never inside one."""
+    if limit <= 0:
+        return b""
+    if len(encoded) <= limit:
+        return encoded
+    end = limit
+    while end > 0 and encoded[end] & 0xC0 == 0x80:  # a continuation byte: the character started before
+        end -= 1
+    return encoded[:end]

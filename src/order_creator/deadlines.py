@@ -7,7 +7,7 @@ receives the batch) and every stage waits only for what is left of it, less what
     carts and read    until BATCH_MARGIN_SECONDS are left (kept for numbering, a write round and the answer)
     a write round     started with at least WRITE_SECONDS + ANSWER_SECONDS left; waited for until ANSWER_SECONDS
     a back-off sleep  ends while a write round can still start
-    dead letters      sent until RETURN_SECONDS are left
+    dead letters      each request waited for until RETURN_SECONDS are left
     the answer        RETURN_SECONDS: the outcomes' log lines, the metrics, the return
 
 The clients' worst cases come from their own settings, which live here too: the Cart API client's back-off
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 # --- the Cart API client: urllib3's Retry, between attempts -------------------------------------------------
 CART_BACKOFF_FACTOR = 0.1
@@ -30,11 +31,12 @@ CART_BACKOFF_MAX = 1.0
 AWS_CONNECT_TIMEOUT_SECONDS = 2.0
 AWS_READ_TIMEOUT_SECONDS = 5.0
 AWS_MAX_ATTEMPTS = 3
-# botocore's standard retry mode sleeps up to 2 ** (attempt - 1) seconds after a failed attempt (throttling's scale;
-# others sleep less), at most 20 s. An `x-amz-retry-after` answer may stretch a sleep by up to 5 s more; DynamoDB and
-# SQS are not documented to send it, so it is left out.
+# botocore's standard retry mode sleeps at most min(2 ** (attempt - 1), 20) seconds after a failed attempt
+# (throttling's base; other errors sleep less). An `x-amz-retry-after` answer may stretch a sleep by up to 5 s
+# more; DynamoDB, SQS and EventBridge are not documented to send it, so it is left out.
 _AWS_BACKOFF_BASE = 2.0
 _AWS_BACKOFF_CAP = 20.0
+_AWS_DEFAULT_ATTEMPTS = {"standard": 3, "adaptive": 3, "legacy": 5}
 
 # --- what the batch keeps back from its deadline ------------------------------------------------------------
 RETURN_SECONDS = 0.1  # after the dead-letter sends: the log lines, the metrics, the return itself
@@ -69,12 +71,20 @@ def batch_minimum_seconds(cart_worst_case: float) -> float:
     return round(cart_worst_case + BATCH_MARGIN_SECONDS, 6)
 
 
-def aws_call_worst_case_seconds() -> float:
-    """The longest one AWS SDK call takes by its own settings: every attempt its connect and read timeouts, and
-    the back-off between them. The batch waits less (what is left of its deadline); this bounds how long a
-    worker thread the batch stopped waiting for stays busy."""
-    backoff = sum(min(_AWS_BACKOFF_CAP, _AWS_BACKOFF_BASE ** (attempt - 1)) for attempt in range(1, AWS_MAX_ATTEMPTS))
-    return AWS_MAX_ATTEMPTS * (AWS_CONNECT_TIMEOUT_SECONDS + AWS_READ_TIMEOUT_SECONDS) + backoff
+def call_worst_case_seconds(client: Any) -> float:
+    """The longest one call of a botocore `client` takes by its own `Config` (botocore's defaults where unset):
+    every attempt its whole connect and read timeouts, and the longest back-off between attempts. A call the
+    batch stopped waiting for keeps its thread at most this long."""
+    config = client.meta.config
+    retries = config.retries or {}
+    if "total_max_attempts" in retries:
+        attempts = int(retries["total_max_attempts"])
+    elif "max_attempts" in retries:  # the retries after the first attempt
+        attempts = int(retries["max_attempts"]) + 1
+    else:
+        attempts = _AWS_DEFAULT_ATTEMPTS.get(str(retries.get("mode", "legacy")), 5)
+    backoff = sum(min(_AWS_BACKOFF_CAP, _AWS_BACKOFF_BASE ** (attempt - 1)) for attempt in range(1, attempts))
+    return attempts * (float(config.connect_timeout) + float(config.read_timeout)) + backoff
 
 
 class Deadline:

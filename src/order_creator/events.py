@@ -2,9 +2,10 @@
 
 `lambda_handler` is the second handler of the image. It reads only the attributes an event needs straight
 from the stream's DynamoDB JSON (numbers stay the text DynamoDB stored, so amounts are exact), publishes with
-`PutEvents` in chunks of at most 10 entries and 256 KB, retries the entries EventBridge reports failed a few
-times, and names the first record it could not publish in `batchItemFailures` so Lambda retries from there.
-Publishing is at least once: consumers deduplicate on `orderId`.
+`PutEvents` in chunks of at most 10 entries and 256 KB, retries a few times the entries EventBridge did not
+confirm (an entry without an `EventId` is not published, whatever the answer's shape), starts no request or
+back-off it could not finish before the deadline, and names the first record it could not publish in
+`batchItemFailures` so Lambda retries from there. Publishing is at least once: consumers deduplicate on `orderId`.
 
 Imports stay light (no boto3 until the first publish): this module's import is part of the publisher's
 cold start. Powertools' `DynamoDBStreamEvent` was considered and left out: importing it added 27-120 ms here
@@ -14,6 +15,7 @@ deserializes every attribute of every image, items included, where the event nee
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -26,6 +28,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from order_creator.deadlines import call_worst_case_seconds
 from order_creator.errors import ConfigurationError
 
 SOURCE = "order-creator"
@@ -34,7 +37,8 @@ DETAIL_VERSION = 1
 MAX_ENTRIES = 10  # PutEvents' limit per request
 MAX_REQUEST_BYTES = 256 * 1024  # PutEvents' limit on the sum of the entries' sizes
 MAX_ATTEMPTS = 3  # PutEvents rounds per entry within one invocation; then Lambda retries the batch
-_TIME_TO_SPARE_SECONDS = 2.0  # no new round with less Lambda time left than this
+# Kept from the Lambda's time for the answer (its log line and the return): no wait may reach into it.
+ANSWER_MARGIN_SECONDS = 0.5
 _AMOUNTS = ("subtotal", "tax", "total")
 # Where each detail field comes from in the order item (contract §4): the item's `id` is the event's `orderId`.
 _ITEM_NAMES = {"orderId": "id"}
@@ -174,37 +178,64 @@ def chunks(events: Sequence[OrderEvent]) -> Iterator[range]:
 
 
 class EventPublisher:
-    """Publishes events to one bus with PutEvents; entries EventBridge reports failed (or a request that
-    failed after the SDK's own retries) are retried up to `max_attempts` rounds with jittered backoff."""
+    """Publishes events to one bus with PutEvents; entries not confirmed published (or a request that failed
+    after the SDK's own retries) are retried up to `max_attempts` rounds with jittered backoff.
+
+    With `time_left`, every wait ends while `ANSWER_MARGIN_SECONDS` are still left: a PutEvents request is
+    started only when its worst case by the client's own settings (`deadlines.call_worst_case_seconds`) fits,
+    and a back-off sleep only when it and then a request fit; what is not started is unpublished.
+    """
 
     def __init__(self, client: Any, bus_name: str, *, max_attempts: int = MAX_ATTEMPTS, backoff: float = 0.1) -> None:
         self._client = client
         self._bus = bus_name
         self._max_attempts = max_attempts
         self._backoff = backoff
+        self._request_seconds: float | None = None
 
     def publish(self, events: Sequence[OrderEvent], time_left: Callable[[], float] | None = None) -> PublishReport:
-        """Publish `events` in order; stop at the first chunk that still fails after the retries (what
-        follows would be published again anyway when Lambda retries from the first failure)."""
+        """Publish `events` in order; stop at the first chunk that still fails after the retries, or that time
+        is too short for (what follows would be published again anyway when Lambda retries from there)."""
         report = PublishReport()
         for indexes in chunks(events):
-            pending = list(indexes)
-            for attempt in range(self._max_attempts):
-                if attempt:
-                    if time_left is not None and time_left() < _TIME_TO_SPARE_SECONDS:
-                        break
-                    report.retried_entries += len(pending)
-                    time.sleep(random.uniform(0, self._backoff * 2**attempt))  # noqa: S311 - jitter
-                pending = self._put(events, pending, report)
-                if not pending:
-                    break
+            pending = self._publish_chunk(events, list(indexes), report, time_left)
             if pending:
                 report.first_unpublished = pending[0]
                 return report
         return report
 
+    def _publish_chunk(
+        self,
+        events: Sequence[OrderEvent],
+        pending: list[int],
+        report: PublishReport,
+        time_left: Callable[[], float] | None,
+    ) -> list[int]:
+        """Up to `max_attempts` rounds for one chunk; the indexes still unpublished."""
+        for attempt in range(self._max_attempts):
+            pause = random.uniform(0, self._backoff * 2**attempt) if attempt else 0.0  # noqa: S311 - jitter
+            if not self._fits(time_left, pause):
+                report.errors.append("too little time left for another PutEvents")
+                break
+            if attempt:
+                report.retried_entries += len(pending)
+                time.sleep(pause)
+            pending = self._put(events, pending, report)
+            if not pending:
+                break
+        return pending
+
+    def _fits(self, time_left: Callable[[], float] | None, pause: float) -> bool:
+        """Whether `pause` and then one PutEvents request at its worst end before the answer's margin."""
+        if time_left is None:
+            return True
+        if self._request_seconds is None:
+            self._request_seconds = call_worst_case_seconds(self._client)
+        return time_left() - ANSWER_MARGIN_SECONDS >= pause + self._request_seconds
+
     def _put(self, events: Sequence[OrderEvent], indexes: list[int], report: PublishReport) -> list[int]:
-        """One PutEvents request; returns the indexes that failed."""
+        """One PutEvents request; returns the indexes not confirmed published (an entry of the answer with an
+        `EventId` and no `ErrorCode`), whatever the answer's shape."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         report.requests += 1
@@ -214,12 +245,25 @@ class EventPublisher:
             code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else ""
             report.errors.append(code or type(error).__name__)
             return indexes
-        results = response.get("Entries", [])
-        failed = [i for i, result in zip(indexes, results, strict=False) if result.get("ErrorCode")]
-        failed += indexes[len(results) :]  # an answer shorter than the request: the rest is unconfirmed
-        report.errors.extend(str(r.get("ErrorCode")) for r in results if r.get("ErrorCode"))
+        results = response.get("Entries") if isinstance(response, dict) else None
+        results = results if isinstance(results, list) else []
+        failed = []
+        # an entry the answer leaves out (a shorter list, none at all) is unconfirmed: None here, so failed
+        for index, result in itertools.zip_longest(indexes, results[: len(indexes)]):
+            if not _published(result):
+                failed.append(index)
+                report.errors.append(_error_code(result))
         report.published += len(indexes) - len(failed)
         return failed
+
+
+def _published(result: Any) -> bool:
+    return isinstance(result, dict) and bool(result.get("EventId")) and not result.get("ErrorCode")
+
+
+def _error_code(result: Any) -> str:
+    code = result.get("ErrorCode") if isinstance(result, dict) else None
+    return str(code)[:64] if code else "no EventId in the answer"
 
 
 # the handler ----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ an SQS queue. Nothing in boto3 is patched.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 
 from order_creator import cli, clients, events
 from order_creator.dao import OrderDAO
+from order_creator.deadlines import call_worst_case_seconds
 from order_creator.event_operations import create_bus_with_queue_target, delivered_events, replay
 from order_creator.events import EventPublisher
 from order_creator.local.stream import StreamWorker
@@ -284,3 +286,96 @@ def test_the_events_command_shows_the_target_and_replays_with_one_line_errors(
     code, out, err = run("events", "replay", "--tenant", tenant, "--from", "yesterday", "--bus", "b")
     assert code == 2
     assert len(err.strip().splitlines()) == 1
+
+
+# --- issue 21, item 9: odd PutEvents answers, and the deadline ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "unconfirmed"),
+    [
+        ({"FailedEntryCount": 3, "Entries": [{}, {}, {}]}, 3),  # the issue's answer: counted all published
+        ({"FailedEntryCount": 0, "Entries": [{}, {}, {}]}, 3),
+        ({"FailedEntryCount": 0, "Entries": [None, None, None]}, 3),  # raised AttributeError
+        ({"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}, None, {"EventId": ""}]}, 2),
+        ({"FailedEntryCount": 0, "Entries": None}, 3),
+        ({"FailedEntryCount": 0, "Entries": []}, 3),
+        ({"FailedEntryCount": 0}, 3),
+        ({"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}]}, 2),  # fewer entries than sent
+        ({"FailedEntryCount": 0, "Entries": [{"EventId": "e-1", "ErrorCode": "InternalFailure"}, {}, {}]}, 3),
+    ],
+)
+def test_an_entry_without_an_event_id_is_not_published_whatever_the_answers_shape(
+    pipeline, httpserver, answer, unconfirmed
+):
+    # Given three orders on the stream, and EventBridge giving this answer to the first PutEvents (publishing nothing)
+    tenant = new_tenant("evs")
+    assert invoke(*(record(b) for b in _orders(httpserver, tenant, 3))) == []
+    pipeline.proxy.crafted_put_events = [answer]
+
+    # When the stream is read through the publisher
+    totals = pipeline.publish()
+
+    # Then every entry the answer did not confirm with an EventId was sent again, in a second request, and
+    # published; no invocation failed
+    stored = {o["id"] for o in orders_of(pipeline.dynamodb, pipeline.table, tenant)}
+    assert pipeline.proxy.operations["PutEvents"] == 2
+    again = [d["orderId"] for d in pipeline.sent_details()]
+    assert len(again) == unconfirmed
+    assert set(again) <= stored
+    assert totals.records_delivered == 3
+    assert totals.errors == []
+
+
+class _Deadline:
+    """A Lambda context whose remaining time counts down from `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@pytest.mark.timeout(120)
+def test_no_putevents_is_started_that_could_end_past_the_deadline_and_the_handler_answers_in_time(pipeline, httpserver):
+    # Given 25 orders on the stream (three PutEvents requests), and EventBridge answering each request 2 s late
+    tenant = new_tenant("evd")
+    bodies = _orders(httpserver, tenant, 25)
+    for start in range(0, 25, 10):
+        assert invoke(*(record(b) for b in bodies[start : start + 10])) == []
+    raw = _stream_records(pipeline)
+    orders = [r for r in raw if r["dynamodb"]["NewImage"].get("entityType", {}).get("S") == "ORDER"]
+    assert len(orders) == 25
+    worst = call_worst_case_seconds(clients.events())
+    delay = 2.0
+    # time for two requests to start (1 s to spare at each check), not a third
+    seconds = worst + events.ANSWER_MARGIN_SECONDS + delay + 1.0
+
+    # When the publisher gets the batch with that much time left
+    pipeline.proxy.delay = delay
+    try:
+        started = time.monotonic()
+        response = events.lambda_handler({"Records": raw}, _Deadline(seconds))
+        elapsed = time.monotonic() - started
+    finally:
+        pipeline.proxy.delay = 0.0
+
+    # Then the first twenty are published; the third request was never started (its worst case would have run
+    # past the deadline), so the answer names the 21st order, and it came before the deadline
+    assert pipeline.proxy.operations["PutEvents"] == 2
+    assert response == {"batchItemFailures": [{"itemIdentifier": orders[20]["dynamodb"]["SequenceNumber"]}]}
+    assert [d["orderId"] for d in pipeline.sent_details()] == [
+        o["dynamodb"]["NewImage"]["id"]["S"] for o in orders[:20]
+    ]
+    assert elapsed < seconds - events.ANSWER_MARGIN_SECONDS
+
+
+def _stream_records(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """Every record of the pipeline table's stream (one shard), from its start."""
+    streams = clients.dynamodb_streams()
+    arn = pipeline.dynamodb.describe_table(TableName=pipeline.table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records: list[dict[str, Any]] = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
+    return records

@@ -165,6 +165,10 @@ class WireProxy(LoopbackServer):
         self.published: list[dict[str, Any]] = []
         self.refused_entries = 0  # PutEvents entries answered with an InternalFailure (EVENTS_PARTIAL)
         self.transaction_bytes: list[int] = []  # each TransactWriteItems' items, sized by the emulator's rules
+        # Each SendMessageBatch SQS accepted: its entries' sizes by SQS's rules (body and attributes, in bytes).
+        self.message_batches: list[list[int]] = []
+        # PutEvents answers to give instead of EventBridge's, in order, one a request (nothing is published).
+        self.crafted_put_events: list[Any] = []
 
     def counts(self) -> dict[str, Any]:
         """Requests per operation, moto's seconds per operation, answers abandoned."""
@@ -191,6 +195,13 @@ class WireProxy(LoopbackServer):
             if size > MAX_TRANSACTION_BYTES:
                 reply(request, *_validation_error("Transaction request cannot be larger than 4 MB"))
                 return
+        if operation == "SendMessageBatch":
+            # moto counts bodies in characters and no attributes; SQS counts bytes of both, so the proxy does.
+            sizes, refusal = _sqs_batch_check(body)
+            if refusal is not None:
+                reply(request, *refusal)
+                return
+            self.message_batches.append(sizes)
         crash = self.crash
         if crash is not None and _kills_before(crash.step, operation):
             crash.kill()
@@ -218,6 +229,10 @@ class WireProxy(LoopbackServer):
         """PutEvents: record what moto accepts; refuse it whole, or every second entry, when a fault says so."""
         if kind in (EVENTS_500, EVENTS_THROTTLED):
             reply(request, *_fault_answer(kind, body))
+            return
+        if self.crafted_put_events:
+            document = self.crafted_put_events.pop(0)
+            reply(request, 200, json.dumps(document).encode(), [("Content-Type", "application/x-amz-json-1.1")])
             return
         entries = json.loads(body)["Entries"]
         refused = set(range(1, len(entries), 2)) if kind == EVENTS_PARTIAL else set()
@@ -286,6 +301,36 @@ def _transaction_bytes(request_body: bytes) -> int:
         item = entry.get("Put", {}).get("Item", {})
         total += sum(bytesize(name) + DynamoType(value).size() for name, value in item.items())
     return total
+
+
+# SQS's limits for SendMessageBatch (its API reference): one message, its body and each attribute's name, data
+# type and value counted in UTF-8 bytes, at most 1 MiB; the batch's messages together at most 1 MiB.
+SQS_MESSAGE_LIMIT = 1_048_576
+SQS_BATCH_LIMIT = 1_048_576
+
+
+def sqs_message_bytes(entry: Mapping[str, Any]) -> int:
+    """One SendMessageBatch entry's size as SQS counts it."""
+    size = len(entry["MessageBody"].encode("utf-8", "surrogatepass"))
+    for name, value in (entry.get("MessageAttributes") or {}).items():
+        size += len(name.encode()) + len(value["DataType"].encode()) + len(value.get("StringValue", "").encode())
+    return size
+
+
+def _sqs_batch_check(request_body: bytes) -> tuple[list[int], tuple[int, bytes, list[tuple[str, str]]] | None]:
+    """The entries' sizes, and SQS's refusal of the whole request when it breaks a limit (else None)."""
+    entries = json.loads(request_body).get("Entries", [])
+    sizes = [sqs_message_bytes(entry) for entry in entries]
+    problem = None
+    if sum(sizes) > SQS_BATCH_LIMIT:
+        problem = ("BatchRequestTooLong", f"Batch requests cannot be longer than {SQS_BATCH_LIMIT} bytes")
+    elif any(size > SQS_MESSAGE_LIMIT for size in sizes):
+        reason = f"Message must be shorter than {SQS_MESSAGE_LIMIT} bytes"
+        problem = ("InvalidParameterValue", f"One or more parameters are invalid. Reason: {reason}")
+    if problem is None:
+        return sizes, None
+    document = {"__type": f"com.amazonaws.sqs#{problem[0]}", "message": problem[1]}
+    return sizes, (400, json.dumps(document).encode(), [("Content-Type", "application/x-amz-json-1.0")])
 
 
 def _validation_error(message: str) -> tuple[int, bytes, list[tuple[str, str]]]:
@@ -612,6 +657,53 @@ class TunnelProxy(_RawServer):
                 return
             connection.sendall(answer[i : i + 1])
         _pipe(connection, upstream, self.stopping)
+
+
+class TrickledTunnel(TunnelProxy):
+    """An https:// proxy (HTTPS_PROXY=https://...): spoken to over TLS with `tls`, it tunnels to the Cart API
+    and passes on what the Cart API sends one byte every `trickle` seconds, so the client's TLS handshake with
+    the Cart API, inside the proxy's TLS, arrives a byte at a time."""
+
+    def __init__(self, tls: ssl.SSLContext, trickle: float) -> None:
+        super().__init__()
+        self.tls = tls
+        self.tunnel_trickle = trickle
+
+    @property
+    def url(self) -> str:
+        """The proxy's URL (HTTPS_PROXY)."""
+        return f"https://{self.address}"
+
+    def serve(self, connection: socket.socket) -> None:
+        connection = self.tls.wrap_socket(connection, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = connection.recv(4096)
+            if not data:
+                return
+            head += data
+        host, _, port = head.split()[1].decode().rpartition(":")
+        upstream = socket.create_connection((host, int(port)), timeout=5)
+        with self._lock:
+            self._connections.append(upstream)
+        connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        connection.settimeout(None)
+        upstream.settimeout(None)
+        while not self.stopping.is_set():
+            readable, _, _ = select.select([connection, upstream], [], [], 0.5)
+            if connection in readable or connection.pending():  # the client's bytes go on at once
+                data = connection.recv(65536)
+                if not data:
+                    return
+                upstream.sendall(data)
+            if upstream in readable:
+                data = upstream.recv(65536)
+                if not data:
+                    return
+                for i in range(len(data)):
+                    if self.stopping.wait(self.tunnel_trickle):
+                        return
+                    connection.sendall(data[i : i + 1])
 
 
 def _pipe(one: socket.socket, other: socket.socket, stopping: threading.Event) -> None:

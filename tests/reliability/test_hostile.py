@@ -353,6 +353,32 @@ def test_through_a_proxy_a_trickled_answer_to_connect_is_cut_off_at_the_timeout(
 
 
 @pytest.mark.timeout(60)
+def test_through_an_https_proxy_a_trickled_tunnel_is_cut_off_at_the_timeout_handshake_included(rig, tmp_path, capsys):
+    # Given HTTPS_PROXY naming an https:// proxy that passes on what the Cart API sends one byte every 0.2 s: the
+    # Cart API's TLS handshake, inside the proxy's TLS, arrives a byte at a time (each read well within the timeout)
+    tls, certificate = f.self_signed_tls(str(tmp_path))  # the proxy's certificate and the Cart API's
+    proxy = f.TrickledTunnel(tls, trickle=0.2)
+    proxy.start()
+    api = CartApi()
+    api.start(tls)
+    rig.configure(
+        CART_LAMBDA_API_URL=api.url, REQUESTS_CA_BUNDLE=certificate, HTTPS_PROXY=proxy.url, NO_PROXY=None, no_proxy=None
+    )
+    try:
+        tenant = new_tenant("tunnel")
+        api.put(tenant, "cart-1", CartReply(cart_json(cart(tenant, "cart-1"))))
+        sent = record(message(tenant, "cart-1"))
+
+        # When the handler runs it (CART_API_TIMEOUT_SECONDS 0.5, one retry), Then it is transient, its fetch cut
+        # off within the Cart API's worst case (2 × 0.5 s), both attempts made through the proxy
+        _slow_one_cut_off(capsys, sent)
+        assert proxy.accepted == 2
+    finally:
+        proxy.stop()
+        api.stop()
+
+
+@pytest.mark.timeout(60)
 def test_through_a_proxy_the_deadline_holds_and_dropped_connections_are_made_again(rig, tmp_path, capsys):
     # Given the Cart API over HTTPS behind HTTPS_PROXY, one cart's body trickled a byte every 0.2 s, no retries
     proxy = f.TunnelProxy()
