@@ -34,8 +34,8 @@ run: venv
 	$(VENV)/bin/order-creator local
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts/docs_examples.py
+	$(VENV)/bin/ruff format --check src tests bench scripts/docs_examples.py
 	$(VENV)/bin/mypy
 
 unit: venv
