@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -121,11 +122,13 @@ def generate(out: Path) -> list[str]:
     """Run every example; write each to `out/NAME.txt`. Returns the names written."""
     out.mkdir(parents=True, exist_ok=True)
     base = _clean_environment()
-    examples: dict[str, str] = {}
-    examples |= _help_examples(base)
-    examples |= _local_example(base)
-    with _moto_server() as moto_port, tempfile.TemporaryDirectory() as scratch:
-        examples |= _route_examples(base, moto_port, Path(scratch))
+    # The help texts and the embedded run need nothing of the route's: they run beside it, each in a thread.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        aside = [pool.submit(_help_examples, base), pool.submit(_local_example, base)]
+        with _moto_server() as moto_port, tempfile.TemporaryDirectory() as scratch:
+            examples = _route_examples(base, moto_port, Path(scratch))
+        for future in aside:
+            examples |= future.result()
     for name, text in examples.items():
         (out / f"{name}.txt").write_text(text)
     return sorted(examples)
