@@ -1,5 +1,7 @@
 # The two commands of the README: `make run` (the Lambda's real job on an embedded emulator) and
 # `make test` (everything CI checks). Both set up the virtual environment from the pinned requirements.
+# `make docs` builds the documentation site (site/) strictly; `make docs-examples` reruns the commands whose
+# output the docs show (docs/examples/).
 SHELL := /bin/bash
 # The image runs Python 3.12, so the tests do too when this machine has it (scripts/find-python.sh, which
 # says so on stderr when it falls back to python3 >= 3.11). `make test PYTHON=...` chooses another.
@@ -32,8 +34,8 @@ run: venv
 	$(VENV)/bin/order-creator local
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts/docs_examples.py
+	$(VENV)/bin/ruff format --check src tests bench scripts/docs_examples.py
 	$(VENV)/bin/mypy
 
 unit: venv
@@ -43,7 +45,7 @@ integration: venv
 	$(PY) -m pytest tests/integration -q
 
 # Branch coverage of src/order_creator, child processes included (pyproject.toml [tool.coverage]); under 90% fails.
-test: lint check-deploy
+test: lint check-deploy docs
 	rm -f .coverage .coverage.*
 	$(PY) -m pytest -q --cov --cov-report=term --cov-fail-under=90
 
@@ -62,6 +64,27 @@ tools: $(TOOLS_STAMP)
 
 check-deploy: venv tools
 	bash scripts/check-deploy.sh
+
+# The documentation site (MkDocs Material) in its own environment: nothing of it is imported by the code.
+# --strict: a dead link or anchor, a page left out of the nav or a missing example fails the build.
+DOCS_VENV := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed-stamp
+
+.PHONY: docs docs-examples
+
+$(DOCS_STAMP): requirements-docs.txt
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-docs.txt
+	touch $(DOCS_STAMP)
+
+# Not --quiet: with it MkDocs 1.6 no longer counts the warnings, and --strict passes whatever they say.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
+# Every command example of the docs, run again on a local emulator and written to docs/examples/ (commit them);
+# tests/integration/test_docs_examples.py (make test) fails while they differ from what the commands print.
+docs-examples: venv
+	$(PY) scripts/docs_examples.py
 
 # The cold start is measured from a venv of the runtime dependencies and the Lambda runtime client only.
 LAMBDA_VENV := .venv-lambda
@@ -83,4 +106,4 @@ soak: venv
 	ORDER_CREATOR_SOAK=1 SOAK_REPORT=docs/reliability.md $(PY) -m pytest tests/reliability -m soak -q -p no:logging --timeout=5400
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.*
+	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.*

@@ -676,9 +676,9 @@ REPO = Path(__file__).parents[2]
 
 
 def readme_route() -> list[str]:
-    """The command lines of the README's own-emulator route, exactly as printed there."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("### On your own emulator") :]
+    """The command lines of the own-emulator route of docs/operating.md, exactly as printed there."""
+    text = (REPO / "docs" / "operating.md").read_text()
+    section = text[text.index("## On your own emulator") :]
     block = section[section.index("```bash\n") + len("```bash\n") : section.index("\n```\n", section.index("```bash"))]
     return [line for line in block.splitlines() if line.strip()]
 

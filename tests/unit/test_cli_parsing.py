@@ -229,12 +229,12 @@ def test_every_link_of_the_readme_to_the_repository_resolves():
     assert missing == []
 
 
-def test_the_readme_states_the_lambda_memory_the_template_sets():
+def test_the_docs_state_the_lambda_memory_the_template_sets():
     template = (REPO / "template.yaml").read_text()
     default = re.search(r"FunctionMemorySize:\n(?:\s+\w+: .*\n)*?\s+Default: (\d+)", template).group(1)  # type: ignore[union-attr]
-    readme = (REPO / "README.md").read_text()
-    assert re.findall(r"\*\*Lambda memory: (\d+) MB\*\*", readme) == [default]
-    assert f"| `FunctionMemorySize` | `{default}` |" in readme
+    docs = "\n".join(path.read_text() for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
+    assert re.findall(r"\*\*Lambda memory: (\d+) MB\*\*", docs) == [default]
+    assert re.search(rf"\| `FunctionMemorySize`[^|]*\| `{default}`", docs)  # its row of the parameters
 
 
 def test_docs_contract_names_every_variable_and_index_the_code_uses():
