@@ -10,7 +10,8 @@ RUN pip install --no-cache-dir --only-binary=:all: --target "${LAMBDA_TASK_ROOT}
     && python "${LAMBDA_TASK_ROOT}/slim_botocore.py" "${LAMBDA_TASK_ROOT}" \
     && rm "${LAMBDA_TASK_ROOT}/requirements.txt" "${LAMBDA_TASK_ROOT}/slim_botocore.py"
 
-# The package itself (src layout): `order_creator` importable from LAMBDA_TASK_ROOT, which is on sys.path.
+# The package itself (src layout): `order_creator` importable from LAMBDA_TASK_ROOT, which is on sys.path; its
+# local/ (the laptop's emulator and demo, which import moto) is .dockerignored, and check_image.py proves it.
 COPY src/order_creator ${LAMBDA_TASK_ROOT}/order_creator
 
 # Its bytecode, compiled now: /var/task is read-only in Lambda, so Python cannot keep what it compiles there and

@@ -5,7 +5,9 @@
 - the Dockerfile's `COPY ... ${LAMBDA_TASK_ROOT}/...` lines, replayed into a temporary task root, give a tree
   from which that handler imports (with this interpreter's installed packages standing in for the image's
   requirements layer, and without the editable install of the package, so the copy alone must provide it);
-  so must every other handler template.yaml runs on the same image (`ImageConfig.Command`).
+  so must every other handler template.yaml runs on the same image (`ImageConfig.Command`);
+- the copy honours `.dockerignore` as Docker does, and nothing only the laptop runs (`order_creator/local`,
+  which imports moto) reaches the image.
 
 Prints the image's Python version (e.g. `3.12`) for the arm64 wheel check; exits non-zero on any problem.
 """
@@ -19,11 +21,13 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from fnmatch import fnmatch
 from pathlib import Path
 
 HANDLER = "order_creator.handler.lambda_handler"
 BASE_IMAGE = re.compile(r"^public\.ecr\.aws/lambda/python:(?P<version>3\.(?P<minor>\d+))-arm64$")
 TASK_ROOT = "${LAMBDA_TASK_ROOT}"
+LAPTOP_ONLY = "order_creator/local"
 
 # Run in a fresh interpreter with no site processing: sys.path is the task root, then the packages only.
 _IMPORT_PROBE = """
@@ -69,6 +73,8 @@ def check(dockerfile: Path) -> str:
         for keyword, args in steps:
             if keyword == "COPY":
                 _replay_copy(dockerfile.parent, task_root, args)
+        if (task_root / LAPTOP_ONLY).exists():
+            fail(f"{LAPTOP_ONLY} (laptop only: it imports moto) is copied into the image; .dockerignore it")
         for handler in (HANDLER, *template_commands(dockerfile.parent / "template.yaml")):
             _probe(task_root, handler)
     return base["version"]
@@ -105,14 +111,28 @@ def _replay_copy(context: Path, task_root: Path, args: str) -> None:
     if not destination.startswith(TASK_ROOT):
         fail(f"COPY into {destination}: everything must go under {TASK_ROOT}")
     target = task_root / destination.removeprefix(TASK_ROOT).strip("/")
+    ignored = _dockerignore(context)
+
+    def skip(directory: str, names: list[str]) -> set[str]:
+        relative = Path(directory).resolve().relative_to(context.resolve())
+        return {name for name in names if any(fnmatch(str(relative / name), pattern) for pattern in ignored)}
+
     for source in sources:
         path = context / source
         if path.is_dir():
-            shutil.copytree(path, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(path, target, dirs_exist_ok=True, ignore=skip)
         else:
             into = target / path.name if destination.endswith("/") else target
             into.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, into)
+
+
+def _dockerignore(context: Path) -> list[str]:
+    """The patterns of the build context's `.dockerignore` (Docker's `**/` prefix as fnmatch's `*/`)."""
+    path = context / ".dockerignore"
+    lines = path.read_text().splitlines() if path.exists() else []
+    patterns = [line.strip().rstrip("/") for line in lines if line.strip() and not line.startswith("#")]
+    return [p.removeprefix("**/") for p in patterns] + [f"*/{p.removeprefix('**/')}" for p in patterns]
 
 
 if __name__ == "__main__":
