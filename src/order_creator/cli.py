@@ -51,6 +51,7 @@ _ENDPOINT_VARIABLES = (  # what --endpoint-url points at the endpoint: every ser
 )
 _TABLE_COLUMNS = (("ORDER ID", 36), ("ORDER NUMBER", 18), ("STATUS", 15), ("TOTAL", 16), ("CREATED", 25))
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class UsageError(Exception):
@@ -191,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--json", action="store_true", help="the whole order as one JSON object, amounts exact")
     get.set_defaults(command=_orders_get)
     listing = _command(orders, "list", "a tenant's orders, a page at a time")
-    listing.add_argument("--tenant", required=True, help="the tenant id")
+    listing.add_argument("--tenant", required=True, type=_tenant_id, help="the tenant id")
     listing.add_argument("--status", choices=("PAID", "PENDING_PAYMENT"), help="only orders in this status")
     listing.add_argument(
         "--email", metavar="ADDRESS", help="one customer's orders (OrdersByCustomerIndex; case and blanks ignored)"
@@ -209,14 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="one JSON object per order and line, amounts exact")
     listing.set_defaults(command=_orders_list)
     audit = _command(orders, "audit", "check that every day's orders carry exactly 1..N")
-    audit.add_argument("--tenant", help="one tenant, every day it has (default: every tenant found, see below)")
+    audit.add_argument(
+        "--tenant", type=_tenant_id, help="one tenant, every day it has (default: every tenant found, see below)"
+    )
     audit.add_argument("--from", dest="first_day", metavar="YYYY-MM-DD", type=_day, help="first business day")
     audit.add_argument("--to", dest="last_day", metavar="YYYY-MM-DD", type=_day, help="last one (default: today)")
     audit.add_argument(
-        "--timezone",
-        metavar="ZONE",
-        default=os.environ.get("ORDER_NUMBER_TIMEZONE", "UTC"),
-        help="IANA zone of the business day, as $ORDER_NUMBER_TIMEZONE",
+        "--timezone", metavar="ZONE", help="IANA zone of the business day (default: $ORDER_NUMBER_TIMEZONE, else UTC)"
     )
     _table_option(audit)
     audit.add_argument("--json", action="store_true", help="one JSON object per (tenant, day) checked")
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="one event detail per line")
     show.set_defaults(command=_events, action="show")
     replay = _command(events, "replay", "publish a tenant's events again, from the table")
-    replay.add_argument("--tenant", required=True, help="the tenant id")
+    replay.add_argument("--tenant", required=True, type=_tenant_id, help="the tenant id")
     replay.add_argument(
         "--from", dest="created_from", metavar="DATE", type=_moment, required=True, help="as orders list"
     )
@@ -415,16 +415,23 @@ def _orders_get(args: argparse.Namespace) -> int:
         return 0
     # The listing's fields (those the e-mail index projects: never the address), then the items.
     for name in CUSTOMER_INDEX_ATTRIBUTES:
-        print(f"{name:<16} {order.get(name, '')}")
-    for item in order.get("items", []):
-        print(f"{'item':<16} {item.get('quantity')} x {item.get('productName')} @ {item.get('unitPrice')}")
+        print(f"{name:<16} {_shown(order.get(name, ''))}")
+    items = order.get("items")
+    for item in items if isinstance(items, list) else []:
+        fields = item if isinstance(item, dict) else {}
+        quantity, name, price = (_shown(fields.get(key, "?")) for key in ("quantity", "productName", "unitPrice"))
+        print(f"{'item':<16} {quantity} x {name} @ {price}")
     return 0
 
 
+def _shown(value: Any, most: int = 200) -> str:
+    """A stored value as one line of a listing: whatever an item of a lived table holds, one short line."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= most else text[:most] + "..."
+
+
 def _orders_list(args: argparse.Namespace) -> int:
-    start, end = args.created_from, args.created_to
-    if start is not None and end is not None and _utc_start(start) > _utc_start(end):
-        raise UsageError(f"--from {start} is after --to {end}: the range holds nothing")
+    _check_range(args.created_from, args.created_to)
     after = _decode_cursor(args.after, tenant=args.tenant, listing=_listing_kind(args)) if args.after else None
     dao = _dao(args)
     orders = dao.list_orders(
@@ -449,7 +456,7 @@ def _orders_list(args: argparse.Namespace) -> int:
             if not printed:
                 print(_fixed_row([name for name, _ in _TABLE_COLUMNS]))
             cells = (order.get("id", ""), order.get("orderNumber", ""), order.get("status", ""))
-            print(_fixed_row([*cells, _money(order), str(order.get("dateCreated", ""))]))
+            print(_fixed_row([_shown(c, 64) for c in (*cells, _money(order), order.get("dateCreated", ""))]))
         printed += 1
         last = position
     if not printed:
@@ -524,39 +531,72 @@ def _events(args: argparse.Namespace) -> int:
 
     if args.action == "replay":
         _table_of(args)  # --table or DYNAMODB_TABLE_NAME, checked
+        _check_range(args.created_from, args.created_to)
     return command(args)
 
 
-def _orders_audit(args: argparse.Namespace) -> int:
-    from order_creator.audit import NumberingAudit, neighbourhood, run_command
-    from order_creator.numbering import business_day
+def _check_range(start: date | datetime | None, end: date | datetime | None) -> None:
+    """--from and --to of a listing or a replay: a UsageError when the range holds nothing."""
+    if start is not None and end is not None and _utc_start(start) > _utc_start(end):
+        raise UsageError(f"--from {start} is after --to {end}: the range holds nothing")
 
-    zone = _zone(args.timezone)
+
+def _orders_audit(args: argparse.Namespace) -> int:
+    from order_creator import audit as numbering_audit
+    from order_creator.audit import NumberingAudit, neighbourhood, run_command
+
+    if args.timezone is not None:
+        zone = _zone(args.timezone, "--timezone")
+    else:
+        zone = _zone(os.environ.get("ORDER_NUMBER_TIMEZONE") or "UTC", "ORDER_NUMBER_TIMEZONE")
     if not args.tenant and args.first_day is None:
         raise UsageError("without --tenant, name the days with --from (a day's tenants are found from its counters)")
     if args.tenant and args.deep:
         raise UsageError("--deep is for every tenant: with --tenant, all of the tenant's orders are read already")
-    last = args.last_day or business_day(datetime.now(UTC), zone)
-    if args.first_day is not None and args.first_day > last:
-        raise UsageError(f"--from {args.first_day} is after --to {last}")
+    first, last = _audit_days(args.first_day, args.last_day, zone)
     terminal = sys.stderr.isatty()
-    audit = NumberingAudit(_dao(args), zone, progress=_progress_line if terminal else None)
+    recheck = numbering_audit.RECHECK_SECONDS
+    audit = NumberingAudit(_dao(args), zone, recheck_seconds=recheck, progress=_progress_line if terminal else None)
     also: set[str] = set()
     if args.deep:
         scanned = _scan_progress_line if terminal else None
         also = audit.tenants_by_scan(args.first_day, last, max_rcu=args.max_rcu, progress=scanned)
     checked, failed = run_command(
-        audit, tenant_id=args.tenant, first=args.first_day, last=last, as_json=args.json, out=print, also=also
+        audit, tenant_id=args.tenant, first=first, last=last, as_json=args.json, out=print, also=also
     )
     if terminal:
         print("\r\033[K", end="", file=sys.stderr)
     _err(f"audited {checked} (tenant, day) pair(s), {audit.orders_checked} orders: {failed} failed")
+    if args.tenant and not checked:
+        days = f"from {first} to {last}" if first else f"up to {last}"
+        _err(f"order-creator: tenant {args.tenant} has no counter and no order {days}: is the tenant id right?")
+        return EXIT_FAILED
     if args.deep:
         _err(f"the tenants were found by a scan of the whole table too, read units spent: {audit.read_units_scanned:g}")
     elif not args.tenant:
-        around = " to ".join(day.isoformat() for day in neighbourhood(args.first_day, last))
+        around = " to ".join(day.isoformat() for day in neighbourhood(first or last, last))
         _err(f"the tenants were found from the counters of {around}: one with no counter there is found by --deep")
     return EXIT_FAILED if failed else 0
+
+
+def _audit_days(first: date | None, last: date | None, zone: Any) -> tuple[date | None, date]:
+    """--from and --to (default: today in the zone), checked: in order, and each day's hours within the calendar
+    (0001-01-01 in Asia/Tokyo begins before the first instant UTC can write)."""
+    from order_creator.numbering import business_day, day_bounds
+
+    last = last or business_day(datetime.now(UTC), zone)
+    if first is not None and first > last:
+        raise UsageError(f"--from {first} is after --to {last}")
+    for option, day in (("--from", first), ("--to", last)):
+        try:
+            if day is not None:
+                day_bounds(day, zone)
+        except (OverflowError, ValueError):
+            raise UsageError(
+                f"{option} {day} in {zone} reaches outside the calendar UTC can write (0001-01-01 to 9999-12-31): "
+                "give a day within it"
+            ) from None
+    return first, last
 
 
 def _table_migrate(args: argparse.Namespace) -> int:
@@ -612,7 +652,20 @@ def _order_json(order: dict[str, Any]) -> str:
     from order_creator.models import exact_json
 
     keys = {*order_key("", ""), "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "GSI3_PK", "GSI3_SK", "entityType"}
-    return exact_json({k: v for k, v in order.items() if k not in keys})
+    return exact_json({k: _json_value(v) for k, v in order.items() if k not in keys})
+
+
+def _json_value(value: Any) -> Any:
+    """A stored value JSON can write (amounts stay exact Decimals): a set as a sorted list, binary as base64."""
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((_json_value(v) for v in value), key=str)
+    if isinstance(value, bytes | bytearray) or type(value).__name__ == "Binary":
+        return base64.b64encode(bytes(value)).decode()
+    return value
 
 
 def _money(order: dict[str, Any]) -> str:
@@ -687,6 +740,12 @@ def _moment(text: str) -> date | datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is neither YYYY-MM-DD nor an ISO 8601 time") from None
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} needs an offset (e.g. Z or +02:00)")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is outside the calendar in UTC (0001-01-01 to 9999-12-31): give a time within it"
+        ) from None
     return moment
 
 
@@ -696,6 +755,14 @@ def _order_id(text: str) -> str:
         return str(uuid.UUID(text.strip()))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an order id (a UUID)") from None
+
+
+def _tenant_id(text: str) -> str:
+    """A tenant id as the contract defines it: 1-64 letters, digits, '_' and '-'."""
+    if not _TENANT_ID.fullmatch(text):
+        shown = text if len(text) <= 70 else f"{text[:64]}... ({len(text)} characters)"
+        raise argparse.ArgumentTypeError(f"{shown!r} is not a tenant id (1-64 of A-Z a-z 0-9 _ -)")
+    return text
 
 
 def _table_name(text: str) -> str:
@@ -737,17 +804,19 @@ def _day(text: str) -> date:
     raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)")
 
 
-def _zone(name: str) -> Any:
+def _zone(name: str, source: str = "--timezone") -> Any:
+    """The IANA zone `name`; a UsageError naming where it came from (the option, or the variable it defaults to)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"--timezone {name!r} is not an IANA time zone") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise UsageError(f"{source} {name!r} is not an IANA time zone (e.g. UTC, Africa/Johannesburg)") from None
 
 
-def _progress_line(orders: int) -> None:
-    print(f"\r\033[Kaudit: {orders} orders checked", end="", file=sys.stderr, flush=True)
+def _progress_line(days: int, orders: int) -> None:
+    line = f"audit: {days} (tenant, day) pair(s), {orders} orders checked so far"
+    print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
 
 
 def _scan_progress_line(pages: int, read_units: float) -> None:

@@ -325,32 +325,43 @@ class OrderDAO:
 
     def tenants_of_day(self, day: date) -> Iterator[str]:
         """Every tenant with a counter for this business day (one query of the counters' day key, page by page)."""
+        for tenant_id, _ in self.counters_of_day(day):
+            yield tenant_id
+
+    def counters_of_day(self, day: date) -> Iterator[tuple[str, str]]:
+        """(tenant, the counter's sort key) of every counter that names this business day by its day key (one query
+        of OrdersByDateIndex, page by page): the sort key is `ORDER_NUMBER#YYYYMMDD` unless the item is odd."""
         query = {
             "TableName": self._table,
             "IndexName": ORDERS_BY_DATE_INDEX,
             "KeyConditionExpression": "GSI1_PK = :pk",
             "ExpressionAttributeValues": _marshal({":pk": counters_of_day_partition(day)}),
-            "ProjectionExpression": "GSI1_SK",
+            "ProjectionExpression": "GSI1_SK, SK",
         }
         for item in self._pages(query):
-            yield str(item["GSI1_SK"])
+            yield str(item["GSI1_SK"]), str(item.get("SK", ""))
 
     def counters(
         self, tenant_id: str, first: date | None = None, last: date | None = None
-    ) -> Iterator[tuple[date, int]]:
-        """The tenant's counters (day, currentValue) in day order, strongly consistent, within first..last if given."""
+    ) -> Iterator[tuple[str, object]]:
+        """The tenant's counter items as (sort key, currentValue as stored, None when absent), strongly consistent:
+        from `first` (every key of the partition without it: keys of another shape too) to `last` (keys that
+        begin with its day included). The values are untrusted: `audit` judges them."""
         values: dict[str, Any] = {":pk": f"COUNTER#{tenant_id}"}
-        values[":from"] = "ORDER_NUMBER#" + (day_key(first) if first else "")
-        values[":to"] = "ORDER_NUMBER#" + (day_key(last) if last else "~")
+        condition = "PK = :pk"
+        if first is not None:
+            values[":from"] = "ORDER_NUMBER#" + day_key(first)
+            values[":to"] = "ORDER_NUMBER#" + (day_key(last) if last else "") + "~"
+            condition += " AND SK BETWEEN :from AND :to"
         query = {
             "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :from AND :to",
+            "KeyConditionExpression": condition,
             "ExpressionAttributeValues": _marshal(values),
             "ProjectionExpression": "SK, currentValue",
             "ConsistentRead": True,
         }
         for item in self._pages(query):
-            yield parse_day_key(str(item["SK"]).removeprefix("ORDER_NUMBER#")), int(item.get("currentValue", 0))
+            yield str(item["SK"]), item.get("currentValue")
 
     def counter_value(self, tenant_id: str, day: date) -> int:
         """The counter's currentValue (strongly consistent); 0 when the day has no counter."""

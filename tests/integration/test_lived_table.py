@@ -1,0 +1,304 @@
+"""The operator's commands on a table that has lived: items written by an older version, by hand in the console,
+by a script that went wrong, built here item by item (DynamoDB JSON straight to the moto server).
+
+Every command — `orders audit` (one tenant, every tenant), the nightly audit, `table migrate`, `orders get`,
+`orders list`, `events replay` — reads each shape and answers with lines and the documented exit code, never a
+traceback: a malformed item is a finding of its (tenant, day), named by its keys and ids, never by its values.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from order_creator import audit
+from order_creator.dao import customer_partition, table_definition
+from tests.factories import lambda_context, new_tenant
+
+DAY = date(2025, 12, 30)
+KEY = "20251230"
+SECRET = "kate.lived@example.com"  # an address no line, log or answer may carry
+
+
+@pytest.fixture(scope="module")
+def lived(dynamodb: Any) -> str:
+    """A table of its own: the every-tenant audit and the migration read all of it."""
+    name = f"lived-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(**table_definition(name))
+    return name
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, lived: str, moto_url: str) -> str:
+    monkeypatch.setenv("DYNAMODB_TABLE_NAME", lived)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.delenv("ORDER_NUMBER_TIMEZONE", raising=False)
+    monkeypatch.setattr(audit, "RECHECK_SECONDS", 0.01)  # a lived item does not settle: no need to wait for it
+    return lived
+
+
+def counter(tenant: str, value: dict[str, Any] | None, sk: str = f"ORDER_NUMBER#{KEY}") -> dict[str, Any]:
+    """A counter item in DynamoDB JSON; `value` None: no currentValue at all."""
+    item: dict[str, Any] = {
+        "PK": {"S": f"COUNTER#{tenant}"},
+        "SK": {"S": sk},
+        "GSI1_PK": {"S": f"COUNTERS#{KEY}"},
+        "GSI1_SK": {"S": tenant},
+    }
+    if value is not None:
+        item["currentValue"] = value
+    return item
+
+
+def order(tenant: str, number: int | None, **attributes: dict[str, Any] | None) -> dict[str, Any]:
+    """An order item as this version writes it, numbered `number` on DAY; each keyword replaces an attribute
+    (None removes it)."""
+    order_id = str(uuid.uuid4())
+    created = f"2025-12-30T08:{(number or 0) % 60:02d}:00.000Z#{order_id}"
+    item: dict[str, Any] = {
+        "PK": {"S": f"TENANT#{tenant}"},
+        "SK": {"S": f"ORDER#{order_id}"},
+        "GSI1_PK": {"S": f"TENANT#{tenant}"},
+        "GSI1_SK": {"S": created},
+        "GSI2_PK": {"S": f"ORDER#{order_id}"},
+        "GSI2_SK": {"S": "METADATA"},
+        "GSI3_PK": {"S": customer_partition(tenant, SECRET)},
+        "GSI3_SK": {"S": created},
+        "entityType": {"S": "ORDER"},
+        "id": {"S": order_id},
+        "tenantId": {"S": tenant},
+        "cartId": {"S": "cart-1"},
+        "customerEmail": {"S": SECRET},
+        "orderNumber": {"S": f"ORD-{KEY}-{number:05d}"} if number else {"NULL": True},
+        "items": {"L": [{"M": {"quantity": {"N": "1"}, "productName": {"S": "Hosting"}, "unitPrice": {"N": "9.5"}}}]},
+        "subtotal": {"N": "9.5"},
+        "tax": {"N": "0"},
+        "total": {"N": "9.5"},
+        "currency": {"S": "ZAR"},
+        "status": {"S": "PENDING_PAYMENT"},
+        "dateCreated": {"S": "2025-12-30T10:00:00+02:00"},
+        "sourceMessageId": {"S": "m-1"},
+    }
+    for name, value in attributes.items():
+        if value is None:
+            item.pop(name, None)
+        else:
+            item[name] = value
+    return item
+
+
+def put(dynamodb: Any, table: str, *items: dict[str, Any]) -> None:
+    for item in items:
+        dynamodb.put_item(TableName=table, Item=item)
+
+
+def one_line_each(text: str, *, address: bool = False) -> None:
+    """No traceback, every line short; no address unless the command shows the whole order (`address`)."""
+    assert "Traceback" not in text
+    assert address or SECRET not in text
+    assert all(len(line) < 2000 for line in text.splitlines() if not line.startswith("{"))
+
+
+# The shapes: each a tenant whose day 2025-12-30 must fail, with what the audit's line must name. ------------
+
+
+def bad_counter(value: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+    return lambda tenant: [counter(tenant, value), order(tenant, 1)]  # type: ignore[return-value]
+
+
+SHAPES: dict[str, Any] = {
+    "counter -5": bad_counter({"N": "-5"}),
+    "counter 1.5": bad_counter({"N": "1.5"}),
+    "counter -1 without orders": lambda t: [counter(t, {"N": "-1"})],
+    "counter a string '3'": bad_counter({"S": "3"}),
+    "counter NULL": bad_counter({"NULL": True}),
+    "counter a map": bad_counter({"M": {"n": {"N": "1"}}}),
+    "counter a list": bad_counter({"L": [{"N": "1"}]}),
+    "counter a number set": bad_counter({"NS": ["1", "2"]}),
+    "counter without currentValue": bad_counter(None),
+    "counter 1e11": bad_counter({"N": "1e11"}),
+    "counter of 38 digits": bad_counter({"N": "9" * 38}),
+    "a counter key of another version": lambda t: [
+        counter(t, {"N": "1"}),
+        order(t, 1),
+        counter(t, {"N": "1"}, sk="ORDER_NUMBER#2025-12-30"),
+    ],
+    "a missing order": lambda t: [counter(t, {"N": "3"}), order(t, 1), order(t, 3)],
+    "an order without a number": lambda t: [counter(t, {"N": "1"}), order(t, 1), order(t, None)],
+    "an order number of a million digits' worth": lambda t: [
+        counter(t, {"N": "1"}),
+        order(t, 1),
+        order(t, 1, orderNumber={"S": f"ORD-{KEY}-" + "9" * 300_000}),
+    ],
+    "an order number as a number": lambda t: [counter(t, {"N": "1"}), order(t, 1, orderNumber={"N": "1"})],
+    "an order without dateCreated": lambda t: [counter(t, {"N": "1"}), order(t, 1, dateCreated=None), order(t, 2)],
+    "an order with a dateCreated of no calendar": lambda t: [
+        counter(t, {"N": "1"}),
+        order(t, 1, dateCreated={"S": "0001-01-01T00:00:00+14:00"}),
+    ],
+    "an order with dateCreated a map": lambda t: [counter(t, {"N": "2"}), order(t, 1, dateCreated={"M": {}})],
+    "an order whose creation key is of another shape": lambda t: [
+        counter(t, {"N": "2"}),
+        order(t, 1),
+        order(t, 2, GSI1_SK={"S": "2025-12-30 08:00#old"}, dateCreated={"S": "yesterday"}),
+    ],
+    "an order without id and with odd fields": lambda t: [
+        counter(t, {"N": "2"}),
+        order(t, 1, id=None, items={"S": "not a list"}, total={"S": "a lot"}, currency=None),
+    ],
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_each_lived_shape_is_a_finding_of_its_day_for_every_command(shape, env, dynamodb, run, tmp_path: Path):
+    # Given a tenant whose 2025-12-30 holds the shape
+    tenant = new_tenant("lived")
+    put(dynamodb, env, *SHAPES[shape](tenant))
+
+    # When the operator audits the tenant
+    code, out, err = run("orders", "audit", "--tenant", tenant, "--json")
+
+    # Then the day is a finding: exit 1, each line JSON, the day not ok, never a traceback or a value
+    assert code == 1, err
+    verdicts = [json.loads(line) for line in out.splitlines()]
+    failing = [v for v in verdicts if not v["ok"]]
+    assert failing and all(v["tenantId"] == tenant for v in verdicts), out
+    one_line_each(out + err)
+
+    # And the every-tenant audit of the day finds it too (its counter names it), as does the human listing
+    code, out, err = run("orders", "audit", "--from", DAY.isoformat(), "--to", DAY.isoformat())
+    assert code == 1, err
+    assert any(tenant in line and "FAILED" in line for line in out.splitlines()), out
+    one_line_each(out + err)
+
+    # And the nightly audit reports the tenant among the failed, without raising
+    summary = audit.lambda_handler({"day": DAY.isoformat()}, lambda_context())
+    assert tenant in summary["failedTenants"]
+
+    # And every other command reads the tenant's items in one line each, with its documented exit code
+    for args, codes in (
+        (("orders", "list", "--tenant", tenant), (0,)),
+        (("orders", "list", "--tenant", tenant, "--json"), (0,)),
+        (("orders", "list", "--tenant", tenant, "--email", SECRET), (0,)),
+        (("orders", "list", "--tenant", tenant, "--from", "2025-12-30", "--to", "2025-12-30"), (0,)),
+    ):
+        code, out, err = run(*args)
+        assert code in codes, (args, err)
+        one_line_each(out + err, address="--json" in args)
+    for item in SHAPES[shape](tenant):
+        order_id = item.get("id", {}).get("S")
+        if order_id:
+            for args in (("orders", "get", order_id), ("orders", "get", order_id, "--json")):
+                code, out, err = run(*args)
+                assert code in (0, 1), err
+                one_line_each(out + err, address="--json" in args)
+
+
+def test_the_audit_names_odd_counters_and_a_missing_order_with_ids_only(env, dynamodb, run):
+    # Given a tenant with a counter stored as the string "3" and another day's counter of 3 whose number 2 is missing
+    tenant = new_tenant("odd")
+    put(dynamodb, env, counter(tenant, {"S": "3"}), order(tenant, 1))
+    other = {**counter(tenant, {"N": "3"}, sk="ORDER_NUMBER#20251231")}
+    first = order(tenant, 1, dateCreated={"S": "2025-12-31T10:00:00+00:00"}, orderNumber={"S": "ORD-20251231-00001"})
+    first["GSI1_SK"] = {"S": "2025-12-31T10:00:00.000Z#" + first["id"]["S"]}
+    third = order(tenant, 3, dateCreated={"S": "2025-12-31T11:00:00+00:00"}, orderNumber={"S": "ORD-20251231-00003"})
+    third["GSI1_SK"] = {"S": "2025-12-31T11:00:00.000Z#" + third["id"]["S"]}
+    put(dynamodb, env, other, first, third)
+
+    # When the tenant is audited
+    code, out, err = run("orders", "audit", "--tenant", tenant, "--json")
+
+    # Then both days fail: the string counter is unreadable (null, named as a problem), the other misses 2
+    assert code == 1, err
+    by_day = {v["day"]: v for v in map(json.loads, out.splitlines())}
+    assert by_day["2025-12-30"]["counter"] is None
+    assert by_day["2025-12-30"]["ok"] is False
+    assert by_day["2025-12-30"]["problems"] == ["counter: currentValue is not a non-negative integer"]
+    assert (by_day["2025-12-31"]["missing"], by_day["2025-12-31"]["ok"]) == ([2], False)
+    assert "3" not in json.dumps(by_day["2025-12-30"]["problems"])
+
+
+def test_a_counter_of_ten_to_the_eleven_lists_some_missing_numbers_and_counts_them_all(env, dynamodb, run):
+    # Given a counter of 10^11 and one order (a bytearray of the counter's size would need 100 GB)
+    tenant = new_tenant("huge")
+    put(dynamodb, env, counter(tenant, {"N": "1e11"}), order(tenant, 1))
+
+    # When audited
+    code, out, err = run("orders", "audit", "--tenant", tenant, "--json")
+
+    # Then the missing numbers are counted, the first thousand listed
+    assert code == 1, err
+    (verdict,) = map(json.loads, out.splitlines())
+    assert verdict["counter"] == 10**11
+    assert verdict["missingCount"] == 10**11 - 1
+    assert verdict["missing"][:3] == [2, 3, 4]
+    assert len(verdict["missing"]) == audit.LISTED
+
+
+def test_the_nightly_audit_reports_a_tenant_it_could_not_read_and_audits_the_rest(env, dynamodb, monkeypatch):
+    # Given two tenants of the day, the first of which the table fails to answer for, the second with a gap
+    broken, gapped = new_tenant("unread"), new_tenant("gap")
+    put(dynamodb, env, counter(broken, {"N": "1"}), order(broken, 1))
+    put(dynamodb, env, counter(gapped, {"N": "2"}), order(gapped, 2))
+    real = audit.NumberingAudit.tenant
+
+    def failing(self: Any, tenant_id: str, *args: Any) -> Any:
+        if tenant_id == broken:
+            raise RuntimeError("the table did not answer")
+        return real(self, tenant_id, *args)
+
+    monkeypatch.setattr(audit.NumberingAudit, "tenant", failing)
+
+    # When the nightly audit runs
+    summary = audit.lambda_handler({"day": DAY.isoformat()}, lambda_context())
+
+    # Then the gap is reported, and the unread tenant too
+    assert gapped in summary["failedTenants"]
+    assert broken in summary["failedTenants"]
+    assert summary["unreadTenants"] == [broken]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    value=st.one_of(
+        st.integers(min_value=-(10**6), max_value=10**12).map(lambda n: {"N": str(n)}),
+        st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-1000, max_value=1000).map(
+            lambda d: {"N": str(d)}
+        ),
+        st.text(max_size=20).map(lambda s: {"S": s}),
+        st.just({"NULL": True}),
+        st.booleans().map(lambda b: {"BOOL": b}),
+        st.dictionaries(st.text("abc", min_size=1, max_size=3), st.just({"N": "1"}), max_size=2).map(
+            lambda m: {"M": m}
+        ),
+    ),
+    numbers=st.lists(st.one_of(st.integers(min_value=1, max_value=5), st.none()), max_size=4),
+    odd_key=st.sampled_from([None, "ORDER_NUMBER#2025-12-30", "ORDER_NUMBER#20251230-old", "ORDER_NUMBER#x"]),
+)
+def test_whatever_a_counter_and_orders_hold_the_audit_answers_in_lines(env, dynamodb, run, value, numbers, odd_key):
+    # Given a tenant with a generated counter value, orders, perhaps a counter key of another shape
+    tenant = new_tenant("gen")
+    put(dynamodb, env, counter(tenant, value), *(order(tenant, n) for n in numbers))
+    if odd_key:
+        put(dynamodb, env, counter(tenant, {"N": "1"}, sk=odd_key))
+
+    # When audited
+    code, out, err = run("orders", "audit", "--tenant", tenant, "--json")
+
+    # Then the answer is lines of JSON and an exit code that agrees with them: 0 only when every day holds
+    verdicts = [json.loads(line) for line in out.splitlines()]
+    assert code == (0 if all(v["ok"] for v in verdicts) else 1), err
+    one_line_each(out + err)
+    valid = value.get("N") and "." not in value["N"] and int(value["N"]) >= 0
+    if not valid:
+        assert not verdicts[0]["ok"] and verdicts[0]["counter"] is None
+    if odd_key:
+        assert code == 1
