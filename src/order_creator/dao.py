@@ -427,14 +427,15 @@ class OrderDAO:
     def items_without_new_keys(
         self, start: dict[str, Any] | None = None, page_size: int = 500
     ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
-        """Pages of a scan for what this version's keys are missing from: orders without `GSI3_PK`, counters
-        without their day key. Each page comes with the position after it (None after the last one)."""
+        """Pages of a scan for what this version's keys may be missing from: every order (its `GSI3_PK` may be
+        absent, or of an older rule of the address: `add_new_keys` compares), counters without their day key.
+        Each page comes with the position after it (None after the last one)."""
         query: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": "(begins_with(SK, :order) AND attribute_not_exists(GSI3_PK))"
+            "FilterExpression": "begins_with(SK, :order)"
             " OR (begins_with(SK, :counter) AND attribute_not_exists(GSI1_PK))",
             "ExpressionAttributeValues": _marshal({":order": "ORDER#", ":counter": "ORDER_NUMBER#"}),
-            "ProjectionExpression": "PK, SK, customerEmail, GSI1_SK",
+            "ProjectionExpression": "PK, SK, customerEmail, GSI1_SK, GSI3_PK",
             "Limit": page_size,
         }
         if start:
@@ -448,27 +449,23 @@ class OrderDAO:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def add_new_keys(self, item: dict[str, Any]) -> float | None:
-        """Give one item from `items_without_new_keys` its missing keys: an order its `GSI3_PK`/`GSI3_SK`, a
-        counter its day key. Conditional, so safe beside the Lambda: an item that has them by now, or that is
-        gone, is left alone. Returns the write units DynamoDB reports (1.0 if it reports none), or None when
-        nothing was written (also for an order without an address or a creation key, which no key can name)."""
+        """Give one item from `items_without_new_keys` its missing keys: an order its `GSI3_PK`/`GSI3_SK` (or its
+        `GSI3_PK` again when the address's rule changed), a counter its day key. Conditional, so safe beside the
+        Lambda: an item that has them by now, or that is gone, is left alone. Returns the write units DynamoDB
+        reports (1.0 if it reports none), or None when nothing was to be written. Raises `UnkeyableItem` for an
+        item no key can be made for (an order without an address or a creation key, a counter key of another
+        shape): the reason names the attribute, never its value."""
         pk, sk = str(item["PK"]), str(item["SK"])
-        if sk.startswith("ORDER#"):
-            email, created_key = item.get("customerEmail"), item.get("GSI1_SK")
-            if not isinstance(email, str) or not isinstance(created_key, str):
-                return None
-            names = {"#pk": "GSI3_PK", "#sk": "GSI3_SK"}
-            values = {":pk": customer_partition(pk.removeprefix("TENANT#"), email), ":sk": created_key}
-        else:
-            tenant_id, day = pk.removeprefix("COUNTER#"), parse_day_key(sk.removeprefix("ORDER_NUMBER#"))
-            names = {"#pk": "GSI1_PK", "#sk": "GSI1_SK"}
-            values = {":pk": counters_of_day_partition(day), ":sk": tenant_id}
+        update = _order_keys(item, pk) if sk.startswith("ORDER#") else _counter_keys(pk, sk)
+        if update is None:
+            return None
+        condition, names, values = update
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=_marshal({"PK": pk, "SK": sk}),
-                UpdateExpression="SET #pk = :pk, #sk = :sk",
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#pk)",
+                UpdateExpression="SET " + ", ".join(f"{name} = :{name[1:]}" for name in names),
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_marshal(values),
                 ReturnConsumedCapacity="TOTAL",
@@ -489,6 +486,44 @@ class OrderDAO:
             if "LastEvaluatedKey" not in page:
                 return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+_KeyUpdate = tuple[str, dict[str, str], dict[str, Any]]  # condition, attribute names, values
+
+
+def _order_keys(item: Mapping[str, Any], pk: str) -> _KeyUpdate | None:
+    """The update that keys an order by its customer (None: it is keyed by the current rule already)."""
+    email, created_key, current = item.get("customerEmail"), item.get("GSI1_SK"), item.get("GSI3_PK")
+    if not isinstance(email, str) or not email.strip():
+        raise UnkeyableItem("its customerEmail is absent or not a string")
+    partition = customer_partition(pk.removeprefix("TENANT#"), email)
+    if current is None:
+        if not isinstance(created_key, str):
+            raise UnkeyableItem("its GSI1_SK (the creation key) is absent or not a string")
+        names = {"#pk": "GSI3_PK", "#sk": "GSI3_SK"}
+        return "attribute_exists(PK) AND attribute_not_exists(#pk)", names, {":pk": partition, ":sk": created_key}
+    if current == partition:
+        return None
+    # keyed by an older rule of the address (or by hand): re-keyed, unless it changed meanwhile
+    return "#pk = :old", {"#pk": "GSI3_PK"}, {":pk": partition, ":old": current}
+
+
+def _counter_keys(pk: str, sk: str) -> _KeyUpdate:
+    """The update that gives a counter its day key."""
+    suffix = sk.removeprefix("ORDER_NUMBER#")
+    try:
+        day = parse_day_key(suffix) if len(suffix) == 8 and suffix.isascii() and suffix.isdigit() else None
+    except ValueError:
+        day = None
+    if day is None or not pk.startswith("COUNTER#"):
+        raise UnkeyableItem("its key is not COUNTER#{tenant} / ORDER_NUMBER#YYYYMMDD")
+    names = {"#pk": "GSI1_PK", "#sk": "GSI1_SK"}
+    values = {":pk": counters_of_day_partition(day), ":sk": pk.removeprefix("COUNTER#")}
+    return "attribute_exists(PK) AND attribute_not_exists(#pk)", names, values
+
+
+class UnkeyableItem(ValueError):
+    """An item the migration cannot make a key for: the reason names what is wrong, never a value."""
 
 
 class UnstorableItem(ValueError):

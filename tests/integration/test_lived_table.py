@@ -9,6 +9,10 @@ traceback: a malformed item is a finding of its (tenant, day), named by its keys
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -22,6 +26,7 @@ from hypothesis import strategies as st
 from order_creator import audit
 from order_creator.dao import customer_partition, table_definition
 from tests.factories import lambda_context, new_tenant
+from tests.integration.test_worker import ORDER_CREATOR
 
 DAY = date(2025, 12, 30)
 KEY = "20251230"
@@ -193,6 +198,9 @@ def test_each_lived_shape_is_a_finding_of_its_day_for_every_command(shape, env, 
         code, out, err = run(*args)
         assert code in codes, (args, err)
         one_line_each(out + err, address="--json" in args)
+    code, out, err = run("table", "migrate", "--state", str(tmp_path / "state.json"))
+    assert code in (0, 1), err  # 1 when an item of the table (of this shape or another) cannot be keyed
+    one_line_each(out + err)
     for item in SHAPES[shape](tenant):
         order_id = item.get("id", {}).get("S")
         if order_id:
@@ -302,3 +310,127 @@ def test_whatever_a_counter_and_orders_hold_the_audit_answers_in_lines(env, dyna
         assert not verdicts[0]["ok"] and verdicts[0]["counter"] is None
     if odd_key:
         assert code == 1
+
+
+# table migrate ------------------------------------------------------------------------------------------
+
+
+def old_table(dynamodb: Any, monkeypatch: pytest.MonkeyPatch, orders: int) -> tuple[str, str]:
+    """A table of its own written by the version before the customer index: `orders` orders without GSI3 keys,
+    their counter without its day key; DYNAMODB_TABLE_NAME points at it. Returns (table, tenant)."""
+    table = f"old-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(**table_definition(table))
+    monkeypatch.setenv("DYNAMODB_TABLE_NAME", table)
+    tenant = new_tenant("old")
+    old_counter = {k: v for k, v in counter(tenant, {"N": str(orders)}).items() if not k.startswith("GSI1")}
+    put(dynamodb, table, old_counter)
+    for n in range(1, orders + 1):
+        put(dynamodb, table, order(tenant, n, GSI3_PK=None, GSI3_SK=None))
+    return table, tenant
+
+
+def keyed(dynamodb: Any, table: str) -> int:
+    items = dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+    return sum(1 for item in items if "GSI3_PK" in item)
+
+
+def test_migrate_skips_what_it_cannot_key_names_it_by_its_keys_and_finishes_the_rest(
+    dynamodb, monkeypatch, run, tmp_path: Path
+):
+    # Given ten old orders, an old counter of another key shape and an order without an address
+    table, tenant = old_table(dynamodb, monkeypatch, 10)
+    odd = {k: v for k, v in counter(tenant, {"N": "1"}, sk="ORDER_NUMBER#2025-12-30").items() if "GSI1" not in k}
+    nameless = order(tenant, 11, GSI3_PK=None, GSI3_SK=None, customerEmail=None)
+    put(dynamodb, table, odd, nameless)
+    state = tmp_path / "state.json"
+
+    # When the migration runs
+    code, out, err = run("table", "migrate", "--state", str(state))
+
+    # Then the ten orders are keyed, the two odd items named by their keys, and the exit code says so
+    assert code == 1, err
+    assert keyed(dynamodb, table) == 10
+    assert f"migrate: skipped PK='COUNTER#{tenant}' SK='ORDER_NUMBER#2025-12-30': its key is not" in err
+    assert f"SK='ORDER#{nameless['id']['S']}': its customerEmail is absent or not a string" in err
+    assert "done: 10 orders and 1 counters keyed, 0 already keyed, 2 skipped" in err
+    assert "2 item(s) could not be keyed" in err
+    one_line_each(out + err)
+    assert not state.exists()
+
+    # And a second run finds the ten keyed and the two still odd
+    code, _, err = run("table", "migrate", "--state", str(state))
+    assert code == 1
+    assert "done: 0 orders and 0 counters keyed, 10 already keyed, 2 skipped" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ('{"table": "T", "extra": 1}', "unknown key 'extra'"),
+        ('{"table": "T", "pages": "3"}', "'pages' is not int"),
+        ('{"table": "T", "finished": 1}', "'finished' is not bool"),
+        ('{"table": "T", "position": [1]}', "'position' is not dict/null"),
+        ('{"table": "T", "position": {"PK": {"S": "x"}}}', "'position' is not a key"),
+        ('{"pages": 1}', "no 'table'"),
+        ("[]", "not a JSON object"),
+        ('{"table": "T", "pages": ' + "9" * 5000 + "}", "is not a migration state file; remove it"),
+        ("\xff\xfe", "is not a migration state file; remove it"),
+    ],
+)
+def test_migrate_checks_its_state_file_as_input(content, says, dynamodb, monkeypatch, run, tmp_path: Path):
+    table, _ = old_table(dynamodb, monkeypatch, 1)
+    state = tmp_path / "state.json"
+    state.write_bytes(content.replace('"T"', json.dumps(table)).encode("latin-1"))
+
+    code, _, err = run("table", "migrate", "--state", str(state))
+
+    assert code == 2
+    (line,) = err.splitlines()
+    assert says in line and str(state) in line
+    assert keyed(dynamodb, table) == 0
+
+
+def test_migrate_refuses_a_state_file_it_cannot_write_before_any_work(dynamodb, monkeypatch, run, tmp_path: Path):
+    # Given a --state whose directory cannot hold it (a file stands where the directory should: refused even to root)
+    table, _ = old_table(dynamodb, monkeypatch, 1)
+    (tmp_path / "not-a-directory").write_text("")
+
+    code, _, err = run("table", "migrate", "--state", str(tmp_path / "not-a-directory" / "state.json"))
+
+    assert code == 2
+    (line,) = err.splitlines()
+    assert (
+        "cannot write the migration's state file" in line and "pass --state FILE in a directory you can write" in line
+    )
+    assert keyed(dynamodb, table) == 0
+
+
+def test_sigterm_ends_migrate_with_143_and_the_rerun_continues_and_reports_the_total(
+    dynamodb, monkeypatch, moto_url, tmp_path: Path
+):
+    # Given six old orders and a migration held to one write unit a second
+    table, _ = old_table(dynamodb, monkeypatch, 6)
+    state = tmp_path / "state.json"
+    command = [ORDER_CREATOR, "table", "migrate", "--table", table, "--state", str(state), "--max-wcu", "1"]
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_url}
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+
+    # When SIGTERM arrives while it works
+    deadline = time.monotonic() + 30
+    while keyed(dynamodb, table) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=30)
+
+    # Then it exits 128 + 15, the state file it names exists, and the same command finishes the work
+    assert child.returncode == 143, err
+    assert f"saved in {state}: run the same command to continue" in err
+    assert state.exists()
+    assert "Traceback" not in err
+    done = subprocess.run(
+        [*command[:-2], "--max-wcu", "1000"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"continuing from {state}" in done.stderr
+    assert "done: 6 orders and 1 counters keyed" in done.stderr
+    assert keyed(dynamodb, table) == 6
