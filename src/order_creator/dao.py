@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import string
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Clamped, Context, Decimal, DecimalException, Inexact, Overflow, Rounded, Underflow
@@ -63,10 +65,42 @@ def counter_key(tenant_id: str, day: date) -> dict[str, str]:
 
 
 def customer_partition(tenant_id: str, email: str) -> str:
-    """`GSI3_PK`: the tenant and a SHA-256 of the address, blanks around it removed and lower-cased (never the
-    address itself), so every spelling of one address finds the same orders."""
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    """`GSI3_PK`: the tenant and a SHA-256 of the address's mailbox key (`mailbox_key`), never the address itself,
+    so every spelling of one mailbox finds the same orders, and two mailboxes never share a key."""
+    digest = hashlib.sha256(mailbox_key(email).encode("utf-8", "surrogatepass")).hexdigest()
     return f"TENANT#{tenant_id}#CUSTOMER#{digest}"
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def mailbox_key(email: str) -> str:
+    """What is the same mailbox (docs/contract.md §4): the address with the ASCII blanks around it removed (space,
+    tab, CR, LF: a non-breaking space is a character of the address); the local part with the ASCII letters it was
+    written with lower-cased (mail servers treat ASCII case alike), then in Unicode NFC, never case-folded beyond
+    ASCII (`str.lower` would fold the Kelvin sign into `k`: `Kate` with a Kelvin sign stays its own mailbox); the
+    domain in NFC, lower-cased and, label by label, in its IDNA ASCII form, so `bücher.example`, `BÜCHER.example`
+    and `xn--bcher-kva.example` are one domain."""
+    text = email.strip(" \t\r\n")
+    if text.isascii():
+        return text.lower()  # the rules below, for the common address: every letter ASCII
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return unicodedata.normalize("NFC", text.translate(_ASCII_LOWER))
+    return f"{unicodedata.normalize('NFC', local.translate(_ASCII_LOWER))}@{_domain_key(domain)}"
+
+
+def _domain_key(domain: str) -> str:
+    labels = []
+    for label in unicodedata.normalize("NFC", domain).split("."):
+        if label.isascii():
+            labels.append(label.lower())
+            continue
+        try:
+            labels.append(label.encode("idna").decode("ascii"))  # IDNA 2003 ToASCII: nameprep (case, forms), punycode
+        except UnicodeError:  # a label IDNA refuses (too long, a prohibited character): compared as written
+            labels.append(label.lower())
+    return ".".join(labels)
 
 
 def counters_of_day_partition(day: date) -> str:

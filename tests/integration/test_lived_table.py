@@ -434,3 +434,41 @@ def test_sigterm_ends_migrate_with_143_and_the_rerun_continues_and_reports_the_t
     assert f"continuing from {state}" in done.stderr
     assert "done: 6 orders and 1 counters keyed" in done.stderr
     assert keyed(dynamodb, table) == 6
+
+
+def test_migrate_rekeys_orders_keyed_by_the_old_address_rule_and_the_listing_follows(
+    dynamodb, monkeypatch, run, tmp_path: Path
+):
+    # Given orders keyed by the old rule (blanks stripped, str.lower()): a Kelvin-sign Kate merged with kate, a
+    # punycode domain apart from its Unicode spelling
+    import hashlib
+
+    table, tenant = old_table(dynamodb, monkeypatch, 0)
+    kelvin, plain, unicode_domain = "\u212aate@example.com", "kate@example.com", "j@b\u00fccher.example"
+
+    def old_key(email: str) -> dict[str, str]:
+        return {"S": f"TENANT#{tenant}#CUSTOMER#" + hashlib.sha256(email.strip().lower().encode()).hexdigest()}
+
+    orders = {
+        email: order(tenant, n, customerEmail={"S": email}, GSI3_PK=old_key(email))
+        for n, email in enumerate((kelvin, plain, unicode_domain), start=1)
+    }
+    put(dynamodb, table, *orders.values())
+    assert old_key(kelvin) == old_key(plain)
+
+    # When the table is migrated
+    code, _, err = run("table", "migrate", "--state", str(tmp_path / "state.json"))
+
+    # Then the two orders whose key changed are re-keyed, and each spelling finds its own mailbox's orders only
+    assert code == 0, err
+    assert "done: 2 orders and 1 counters keyed, 1 already keyed, 0 skipped" in err
+
+    def found(email: str) -> set[str]:
+        code, out, err = run("orders", "list", "--tenant", tenant, "--email", email, "--json")
+        assert code == 0, err
+        return {json.loads(line)["id"] for line in out.splitlines()}
+
+    ids = {email: item["id"]["S"] for email, item in orders.items()}
+    assert found(kelvin) == {ids[kelvin]}
+    assert found(" KATE@example.COM") == {ids[plain]}
+    assert found("j@XN--BCHER-KVA.example") == {ids[unicode_domain]}
