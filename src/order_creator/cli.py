@@ -122,8 +122,8 @@ def _run(argv: Sequence[str] | None) -> int:
 
 def _point_clients(args: argparse.Namespace) -> None:
     """The region and endpoints every client of this process (the handler's too) will use, checked first."""
-    if os.environ.get("AWS_REGION") and not os.environ.get("AWS_DEFAULT_REGION"):
-        # Lambda and ECS set AWS_REGION; botocore reads only AWS_DEFAULT_REGION (or a profile).
+    if os.environ.get("AWS_REGION"):
+        # Lambda and ECS set AWS_REGION, and the README says it wins; botocore reads only AWS_DEFAULT_REGION.
         os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"]
     if not hasattr(args, "endpoint_url"):
         return  # a command that talks to no AWS service (cart-api)
@@ -138,6 +138,7 @@ def _point_clients(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The command line: a parser per subcommand, each naming the function that runs it (`command`)."""
     parser = _Parser(prog="order-creator", description=__doc__, formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"order-creator {_version()}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     local = _command(commands, "local", "run the example end to end on one machine", endpoint=_LOCAL_ENDPOINT)
@@ -351,7 +352,8 @@ def _cart_api(args: argparse.Namespace) -> int:
                 time.sleep(3600)
         except Interrupted as interrupt:
             _err(f"cart-api: stopped ({interrupt.name})")
-    return 0
+            return interrupt.exit_code  # as every command a signal ends: 128 + the signal
+    return 0  # pragma: no cover - only a signal ends it
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -395,9 +397,16 @@ def _queue_send(args: argparse.Namespace) -> int:
     from order_creator.operations import enqueue
 
     path = args.messages or EXAMPLES / "messages.json"
-    ids = enqueue(clients.sqs(), args.queue_url, [m.body for m in load_messages(path)])
-    for message_id in ids:
-        print(message_id)
+    bodies = [m.body for m in load_messages(path)]
+    ids: list[str] = []  # filled as SQS accepts them: an interruption can say how many went
+    try:
+        enqueue(clients.sqs(), args.queue_url, bodies, sent=ids)
+    except Interrupted:
+        _err(f"queue send: interrupted: sent {len(ids)} of {len(bodies)} messages from {path} (the first {len(ids)})")
+        raise
+    finally:
+        for message_id in ids:
+            print(message_id)
     _err(f"sent {_plural(len(ids), 'message')} from {path} to {args.queue_url}")
     return 0
 
@@ -490,6 +499,9 @@ def _dlq_inspect(args: argparse.Namespace) -> int:
             rows.append((letter.source_message_id, ids.get("orderId", ""), ids.get("tenantId", "")))
             reasons.append(letter.reason)
         print(render_table(("SOURCE MESSAGE", "ORDER ID", "TENANT"), rows, notes=reasons))
+    events = sum(letter.is_event for letter in letters)
+    if events:
+        _err(f"{events} of these are EventBridge events, not dead letters: is --queue-url the dead-letter queue?")
     if args.max is not None and len(letters) == args.max and held > len(letters):
         _err(f"{_plural(len(letters), 'message')} shown of about {held} in the dead-letter queue; none deleted")
     else:
@@ -870,6 +882,7 @@ def _user_error(error: Exception, args: argparse.Namespace | None) -> str | None
         EndpointConnectionError,
         NoCredentialsError,
         NoRegionError,
+        SSLError,
     )
 
     from order_creator.errors import ConfigurationError
@@ -877,9 +890,12 @@ def _user_error(error: Exception, args: argparse.Namespace | None) -> str | None
 
     if isinstance(error, UsageError | OperationError | ConfigurationError):
         return str(error)
+    if isinstance(error, SSLError):  # before OSError: it is one too
+        endpoint = error.kwargs.get("endpoint_url", "the endpoint")
+        return f"no TLS at {endpoint} ({type(error).__name__}): if it serves plain HTTP, give it as http://"
     if isinstance(error, OSError):
         return f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
-    if isinstance(error, ValueError | UnicodeError) and args is not None and args.command in (_local, _queue_send):
+    if isinstance(error, ValueError | UnicodeError) and args is not None and args.command in _FILE_COMMANDS:
         return str(error)  # the messages or carts file, which names itself
     if isinstance(error, NoRegionError):
         return "no AWS region: set AWS_REGION or AWS_DEFAULT_REGION (or a profile's region)"
@@ -892,6 +908,15 @@ def _user_error(error: Exception, args: argparse.Namespace | None) -> str | None
     if isinstance(error, BotoCoreError):
         return str(error)
     return None
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("order-creator")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree that was never installed
+        return "unknown"
 
 
 def _client_error(error: Any, table: str | None) -> str:
@@ -937,6 +962,9 @@ def _missing_indexes(table: str) -> list[str]:
     present = {index["IndexName"] for index in found}
     return [i["IndexName"] for i in table_definition(table)["GlobalSecondaryIndexes"] if i["IndexName"] not in present]
 
+
+# The commands that read a file the user names (messages, carts): its ValueError names the file, in one line.
+_FILE_COMMANDS = (_local, _queue_send, _cart_api)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
