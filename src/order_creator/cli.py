@@ -496,7 +496,8 @@ def _dlq_inspect(args: argparse.Namespace) -> int:
         rows, reasons = [], []
         for letter in letters:
             ids = message_summary(letter.body)  # ids only: the body holds the customer's e-mail and address
-            rows.append((letter.source_message_id, ids.get("orderId", ""), ids.get("tenantId", "")))
+            cells = (letter.source_message_id, ids.get("orderId", ""), ids.get("tenantId", ""))
+            rows.append(tuple(_shown(cell, 64) for cell in cells))
             reasons.append(letter.reason)
         print(render_table(("SOURCE MESSAGE", "ORDER ID", "TENANT"), rows, notes=reasons))
     events = sum(letter.is_event for letter in letters)
