@@ -941,7 +941,9 @@ def _client_error(error: Any, table: str | None) -> str:
             )
         return f"table {table} does not exist ({error.operation_name})"
     if code == "ResourceInUseException" and table:
-        return f"table {table} already exists"
+        return f"table {table} already exists: pass another --table, or use it as it is"
+    if code == "ResourceInUseException":
+        return f"{error.operation_name} failed: {text or code}: choose another --name"
     if "NonExistentQueue" in code or code == "QueueDoesNotExist":
         return f"no such queue ({error.operation_name}): {text or code}"
     if "starting key" in text.lower() or "ExclusiveStartKey" in text:

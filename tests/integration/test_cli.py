@@ -302,7 +302,7 @@ def test_table_create_makes_the_contract_schema_and_refuses_to_make_it_twice(dyn
     indexes = {i["IndexName"] for i in dynamodb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]}
     assert indexes == {"OrdersByDateIndex", "OrderByIdIndex", "OrdersByCustomerIndex"}
     assert second[0] == 2
-    assert second[2] == f"order-creator: error: table {name} already exists\n"
+    assert second[2] == f"order-creator: error: table {name} already exists: pass another --table, or use it as it is\n"
 
 
 # user mistakes --------------------------------------------------------------------------------------

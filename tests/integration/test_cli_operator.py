@@ -177,3 +177,19 @@ def test_aws_region_wins_over_aws_default_region(dynamodb, moto_url):
     # Then it reads eu-west-1's table (no such order there: 1), not us-east-1 (no such table: 2)
     assert result.returncode == 1, result.stderr
     assert f"no order {ORDER} in table {name}" in result.stderr
+
+
+def test_local_with_a_name_already_taken_says_to_choose_another(dynamodb, moto_url):
+    name = f"taken-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(**table_definition(name))
+    result = subprocess.run(
+        [ORDER_CREATOR, "local", "--name", name, "--endpoint-url", moto_url],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"order-creator: error: CreateTable failed: Table already exists: {name}: choose another --name"
+    )
