@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--tenant", required=True, type=_tenant_id, help="the tenant id")
     listing.add_argument("--status", choices=("PAID", "PENDING_PAYMENT"), help="only orders in this status")
     listing.add_argument(
-        "--email", metavar="ADDRESS", help="one customer's orders (OrdersByCustomerIndex; case and blanks ignored)"
+        "--email",
+        metavar="ADDRESS",
+        help="one customer's orders (OrdersByCustomerIndex; ASCII case and surrounding blanks ignored)",
     )
     listing.add_argument(
         "--from", dest="created_from", metavar="DATE", type=_moment, help="UTC day (YYYY-MM-DD) or ISO time with offset"
