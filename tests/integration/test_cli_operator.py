@@ -6,14 +6,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import uuid
+from typing import Any
 
 import pytest
 
 from order_creator.dao import table_definition
 from order_creator.operations import enqueue
+from tests.factories import message
+from tests.integration.test_cli import HoldingProxy, assert_no_traceback, interrupt, start
 from tests.integration.test_worker import ORDER_CREATOR
+from tests.reliability.faults import WireProxy
 
 BAD_RANGES = [
     (
@@ -193,3 +198,54 @@ def test_local_with_a_name_already_taken_says_to_choose_another(dynamodb, moto_u
     assert result.stderr.splitlines()[-1] == (
         f"order-creator: error: CreateTable failed: Table already exists: {name}: choose another --name"
     )
+
+
+class SecondBatchHeld(HoldingProxy):
+    """Forwards the first SendMessageBatch, holds the second."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, "SendMessageBatch")
+        self.seen = 0
+
+    def handle(self, request: Any) -> None:
+        if (request.headers.get("X-Amz-Target") or "").endswith(".SendMessageBatch"):
+            self.seen += 1
+            if self.seen == 1:
+                WireProxy.handle(self, request)
+                return
+        super().handle(request)
+
+
+def test_ctrl_c_in_queue_send_says_how_many_were_sent(moto_url, sqs, tmp_path):
+    # Given 15 messages (two requests) and an endpoint that holds the second request
+    queue = sqs.create_queue(QueueName=f"send-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    messages = tmp_path / "messages.json"
+    messages.write_text(json.dumps([{"expect": "created", "body": message("acme", f"c{n}")} for n in range(15)]))
+    proxy = SecondBatchHeld(moto_url)
+    proxy.start()
+    try:
+        child = start(
+            "queue",
+            "send",
+            "--queue-url",
+            queue,
+            "--messages",
+            str(messages),
+            "--endpoint-url",
+            proxy.url,
+            env=dict(os.environ),
+        )
+        assert proxy.arrived.wait(60), child.finish(timeout=5)
+
+        # When Ctrl-C arrives while the second request is held
+        out, err, _ = interrupt(child, signal.SIGINT, says="order-creator: interrupted by SIGINT")
+    finally:
+        proxy.test_over.set()
+        proxy.released.set()
+        proxy.stop()
+
+    # Then it says how many went (the ten of the first request), prints their ids, and exits 130
+    assert child.returncode == 130, err
+    assert f"queue send: interrupted: sent 10 of 15 messages from {messages} (the first 10)" in err
+    assert len(out.splitlines()) == 10
+    assert_no_traceback(err)
