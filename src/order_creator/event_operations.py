@@ -158,7 +158,7 @@ def _events_of(orders: Iterator[tuple[dict[str, Any], Any]], report: ReplayRepor
 
 
 def command(args: Any) -> int:
-    """`order-creator events show|replay` (parsed by cli.py); returns the exit code."""
+    """`order-creator events show|replay` (parsed by `order_creator.cli`); returns the exit code."""
     import sys
 
     from order_creator import clients

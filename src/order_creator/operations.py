@@ -1,5 +1,5 @@
 """What an operator does with the pipeline's queues and table: set them up, feed them, read orders, and
-inspect or redrive the dead-letter queue. Used by `order-creator` (cli.py) and `order-creator local`.
+inspect or redrive the dead-letter queue. Used by `order-creator` (`order_creator.cli`) and `order-creator local`.
 
 Every function takes its boto3 client; errors from AWS propagate (the CLI turns them into one line).
 """
