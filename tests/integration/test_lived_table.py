@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from order_creator import audit, events
+from order_creator import audit, day_check, events
 from order_creator.dao import customer_partition, table_definition
 from tests.factories import lambda_context, new_tenant
 from tests.integration.test_worker import ORDER_CREATOR
@@ -288,7 +288,7 @@ def test_a_counter_of_ten_to_the_eleven_lists_some_missing_numbers_and_counts_th
     assert verdict["counter"] == 10**11
     assert verdict["missingCount"] == 10**11 - 1
     assert verdict["missing"][:3] == [2, 3, 4]
-    assert len(verdict["missing"]) == audit.LISTED
+    assert len(verdict["missing"]) == day_check.LISTED
 
 
 def test_the_nightly_audit_reports_a_tenant_it_could_not_read_and_audits_the_rest(env, dynamodb, monkeypatch):

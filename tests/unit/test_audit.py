@@ -10,16 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from order_creator import audit as audit_module
-from order_creator.audit import (
-    LISTED,
-    DayCheck,
-    NumberingAudit,
-    check_orders,
-    counter_day,
-    counter_number,
-    likely_day,
-    neighbourhood,
-)
+from order_creator.audit import NumberingAudit, neighbourhood
+from order_creator.day_check import LISTED, DayCheck, check_orders, counter_day, counter_number, likely_day
 from order_creator.numbering import day_bounds, parse_order_number
 
 DAY = date(2025, 12, 30)
