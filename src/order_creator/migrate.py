@@ -215,7 +215,8 @@ def run_command(store: MigrationStore, table: str, state_path: Path, *, max_wcu:
     except KeyboardInterrupt as interrupt:
         state.save(state_path)  # the position after the last page done
         _say(
-            f"\nmigrate: interrupted after page {state.pages}, saved in {state_path}: run the same command to continue"
+            ("\n" if terminal else "")  # end the progress line first
+            + f"migrate: interrupted after page {state.pages}, saved in {state_path}: run the same command to continue"
         )
         return int(getattr(interrupt, "exit_code", 130))
     if terminal:
