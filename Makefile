@@ -11,6 +11,9 @@ endif
 PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 VENV := .venv
 PY := $(VENV)/bin/python
+# On a terminal pip shows what it downloads and installs (the first `make run` waits on it); elsewhere (CI, a
+# pipe) it stays quiet. stderr is asked: a command substitution's own stdout is never a terminal.
+PIP_QUIET = $$([[ -t 2 ]] || echo --quiet)
 # The stamp names the Python version: a .venv built with another one is rebuilt, not reused.
 STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 
@@ -23,7 +26,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 		rm -rf $(VENV); \
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "make: installing the pinned requirements into $(VENV) (the first time takes a minute or two)" >&2
+	$(PY) -m pip install $(PIP_QUIET) --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 

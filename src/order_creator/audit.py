@@ -5,14 +5,13 @@ N is the counter's `currentValue`, and each order's number is of its own busines
 `order-creator orders audit`, the nightly `lambda_handler` below, the tests' invariant and the benchmark.
 
 Memory stays flat however large a day: orders stream a page at a time, each day keeps one byte per number
-up to its counter, and only the violations are listed.
+up to its counter (`day_check`, which judges what each item holds), and only the violations are listed.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,14 +19,38 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from order_creator.numbering import business_day, day_bounds, parse_order_number
+from order_creator.day_check import (
+    KINDS,
+    DayAudit,
+    DayCheck,
+    _key_day,
+    check_orders,
+    counter_day,
+    likely_day,
+    odd_key,
+    order_id,
+    own_day,
+)
+from order_creator.numbering import business_day, day_bounds
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-# What the check reads of an order: its id, its number and when it was created (the creation key as a fallback).
-ORDER_ATTRIBUTES = ("id", "orderNumber", "dateCreated", "GSI1_SK")
-KINDS = ("missing", "duplicated", "beyond", "misdated", "malformed")
+__all__ = [  # check_orders and DayAudit are day_check's, offered here with the rest of the audit
+    "AuditStore",
+    "DayAudit",
+    "NumberingAudit",
+    "check_orders",
+    "days",
+    "describe",
+    "lambda_handler",
+    "neighbourhood",
+    "run_command",
+]
+
+# What the check reads of an order: its key, id, number and when it was created (the creation key as a fallback).
+ORDER_ATTRIBUTES = ("SK", "id", "orderNumber", "dateCreated", "GSI1_SK")
+PROGRESS_SECONDS = 0.5  # at least this long between two progress reports
 RECHECK_SECONDS = 2.0  # how long a failed day is left to settle before it is read again
 # Without a scan, a day's tenants are those with a counter within this many days of it, either side: a tenant
 # whose counter of the day is gone is still found by its counters of the days around it.
@@ -36,112 +59,14 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
 
 
-@dataclass
-class DayAudit:
-    """The verdict on one (tenant, business day).
-
-    `missing`: numbers 1..counter no order carries; `duplicated`: numbers carried by more than one order;
-    `beyond`: numbers above the counter; `misdated`: ids of orders whose number is of another day than their
-    business day; `malformed`: ids of orders without a well-formed number.
-    """
-
-    tenant_id: str
-    day: date
-    counter: int
-    orders: int = 0
-    missing: list[int] = field(default_factory=list)
-    duplicated: list[int] = field(default_factory=list)
-    beyond: list[int] = field(default_factory=list)
-    misdated: list[str] = field(default_factory=list)
-    malformed: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when the day holds the promise."""
-        return self.violations == 0
-
-    @property
-    def violations(self) -> int:
-        """How many numbers and orders are wrong, all kinds together."""
-        return sum(len(getattr(self, kind)) for kind in KINDS)
-
-    def document(self) -> dict[str, Any]:
-        """The contract's `--json` line: an order without a well-formed number is listed under `misdated`
-        (its number is of no day at all, so not of its business day)."""
-        return {
-            "tenantId": self.tenant_id,
-            "day": self.day.isoformat(),
-            "counter": self.counter,
-            "orders": self.orders,
-            "missing": self.missing,
-            "duplicated": self.duplicated,
-            "beyond": self.beyond,
-            "misdated": self.misdated + self.malformed,
-            "ok": self.ok,
-        }
-
-
-class DayCheck:
-    """Checks one (tenant, day) from its orders, given one at a time, in one byte per number up to the counter."""
-
-    def __init__(self, tenant_id: str, day: date, counter: int) -> None:
-        self.day = day
-        self._result = DayAudit(tenant_id, day, counter)
-        self._seen = bytearray(counter + 1)  # per number: 0 unseen, 1 once, 2 more than once
-        self._beyond: dict[int, int] = {}
-
-    def add(self, order_id: str, order_number: object, order_business_day: date) -> None:
-        """Count one order whose business day is this check's day."""
-        result = self._result
-        result.orders += 1
-        parsed = parse_order_number(order_number) if isinstance(order_number, str) else None
-        if parsed is None:
-            result.malformed.append(order_id)
-            return
-        number_day, sequence = parsed
-        if number_day != order_business_day:
-            result.misdated.append(order_id)  # its number belongs to another day's sequence, not to this one
-            return
-        if sequence > result.counter:
-            self._beyond[sequence] = self._beyond.get(sequence, 0) + 1
-        elif self._seen[sequence] < 2:
-            self._seen[sequence] += 1
-
-    def finish(self) -> DayAudit:
-        """The verdict, once every order of the day was added."""
-        result, seen = self._result, self._seen
-        result.missing = [n for n in range(1, result.counter + 1) if not seen[n]]
-        result.duplicated = [n for n in range(1, result.counter + 1) if seen[n] == 2]
-        result.duplicated += [n for n, count in sorted(self._beyond.items()) if count > 1]
-        result.beyond = sorted(self._beyond)
-        return result
-
-
-def check_orders(
-    tenant_id: str, orders: Iterable[Mapping[str, Any]], counters: Mapping[date, int], zone: tzinfo
-) -> list[DayAudit]:
-    """Every day of a tenant that has a counter or an order, checked; `orders` are items with `id`,
-    `orderNumber` and `dateCreated`, in any order (held in memory per day: for tests and small sets)."""
-    by_day: dict[date, list[Mapping[str, Any]]] = {}
-    for order in orders:
-        by_day.setdefault(_day_of(order, zone, "dateCreated", "GSI1_SK"), []).append(order)
-    verdicts = []
-    for day in sorted(set(by_day) | set(counters)):
-        check = DayCheck(tenant_id, day, counters.get(day, 0))
-        for order in by_day.get(day, []):
-            check.add(str(order.get("id", "")), order.get("orderNumber"), day)
-        verdicts.append(check.finish())
-    return verdicts
-
-
 class AuditStore(Protocol):
     """What the audit reads (implemented by `dao.OrderDAO`)."""
 
-    def tenants_of_day(self, day: date) -> Iterator[str]: ...
+    def counters_of_day(self, day: date) -> Iterator[tuple[str, str]]: ...
 
     def counters(
         self, tenant_id: str, first: date | None = None, last: date | None = None
-    ) -> Iterator[tuple[date, int]]: ...
+    ) -> Iterator[tuple[str, object]]: ...
 
     def orders_created(
         self, tenant_id: str, start: datetime, end: datetime, attributes: tuple[str, ...], page_size: int = 1000
@@ -157,7 +82,8 @@ class NumberingAudit:
 
     A day that fails is read and checked once more after `recheck_seconds` (None: never), and only the
     second verdict counts: an order still arriving while a day is read (a late message of a closed day) must
-    not raise a false alarm. `progress` is told the running count of orders checked, every 1,000 orders.
+    not raise a false alarm. `progress` is told the days and orders checked so far, at most every
+    PROGRESS_SECONDS. Whatever an item holds, it is a finding of its day, never an exception.
     """
 
     def __init__(
@@ -166,44 +92,60 @@ class NumberingAudit:
         zone: tzinfo,
         *,
         recheck_seconds: float | None = RECHECK_SECONDS,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self._store = store
         self._zone = zone
         self._recheck_seconds = recheck_seconds
         self._progress = progress
+        self._reported = time.monotonic()
+        self.days_checked = 0
         self.orders_checked = 0
         self.read_units_scanned = 0.0
 
-    def tenant(self, tenant_id: str, first: date | None = None, last: date | None = None) -> Iterator[DayAudit]:
+    def tenant(
+        self,
+        tenant_id: str,
+        first: date | None = None,
+        last: date | None = None,
+        odd_keys: Mapping[date, list[str]] | None = None,
+    ) -> Iterator[DayAudit]:
         """Every day of the tenant within first..last (both inclusive, business days; open when None) that
-        has a counter or an order, in day order: one read of the counters, one stream of the orders."""
-        counters = dict(self._store.counters(tenant_id, first, last))
+        has a counter, a counter key of another shape, or an order, in day order: one read of the counters, one
+        stream of the orders. `odd_keys`: problems of counter keys found elsewhere, by day."""
+        counters, odd = self._counters(tenant_id, first, last)
+        for day, texts in (odd_keys or {}).items():
+            odd.setdefault(day, []).extend(text for text in texts if text not in odd.get(day, []))
         start = day_bounds(first, self._zone)[0] if first else _EARLIEST
         end = day_bounds(last, self._zone)[1] if last else _LATEST
-        pending = sorted(counters)  # counter days not reached by the orders yet
+        pending = sorted(set(counters) | set(odd))  # counter days not reached by the orders yet
         check: DayCheck | None = None
         for order in self._store.orders_created(tenant_id, start, end, ORDER_ATTRIBUTES):
-            # Grouped by the day of the creation key, which the stream is sorted by; each order's own business
-            # day (from dateCreated, which the key was made from) is what its number must match.
-            day = _day_of(order, self._zone, "GSI1_SK", "dateCreated")
+            # Grouped by the day of the creation key, which the stream is sorted by (a key of another shape stays
+            # with the day before it); each order's own business day is what its number must match.
+            day = _key_day(order, self._zone) or (check.day if check else first or date.min)
             if check is None or day != check.day:
                 if check is not None:
                     yield self._confirmed(check.finish())
                 while pending and pending[0] < day:
-                    yield self._confirmed(DayCheck(tenant_id, pending[0], counters[pending.pop(0)]).finish())
+                    yield self._confirmed(_day_check(tenant_id, pending.pop(0), counters, odd).finish())
                 if pending and pending[0] == day:
                     pending.pop(0)
-                check = DayCheck(tenant_id, day, counters.get(day, 0))
-            own_day = _day_of(order, self._zone, "dateCreated", "GSI1_SK")
-            check.add(str(order.get("id", "")), order.get("orderNumber"), own_day)
-            self._count()
+                check = _day_check(tenant_id, day, counters, odd)
+            check.add(order_id(order), order.get("orderNumber"), own_day(order, self._zone))
+            self._count(orders=1)
         if check is not None:
             yield self._confirmed(check.finish())
         for day in pending:
-            yield self._confirmed(DayCheck(tenant_id, day, counters[day]).finish())
+            yield self._confirmed(_day_check(tenant_id, day, counters, odd).finish())
 
-    def every_tenant(self, first: date, last: date, also: Iterable[str] = ()) -> Iterator[DayAudit]:
+    def every_tenant(
+        self,
+        first: date,
+        last: date,
+        also: Iterable[str] = (),
+        on_error: Callable[[str, Exception], None] | None = None,
+    ) -> Iterator[DayAudit]:
         """Every day within first..last that has a counter or an order, of every tenant found, a tenant at a time
         (as `tenant`, so two queries a tenant besides its orders).
 
@@ -211,16 +153,27 @@ class NumberingAudit:
         `last` (one query a day, of the counters' day key: never a scan), then those of `also` (see
         `tenants_by_scan`). So a tenant whose counter of a day is gone is still checked on that day when it has a
         counter on another day of that window; one with no counter in the window at all only when in `also`.
+        With `on_error`, a tenant whose audit raised (the store failed) is passed to it and the audit goes on.
         """
-        counted = dict.fromkeys(
-            tenant_id for day in days(*neighbourhood(first, last)) for tenant_id in self._store.tenants_of_day(day)
-        )
+        counted: dict[str, dict[date, list[str]]] = {}
+        for day in days(*neighbourhood(first, last)):
+            for tenant_id, key in self._store.counters_of_day(day):
+                odd = counted.setdefault(tenant_id, {})
+                if first <= day <= last and counter_day(key) != day:
+                    # named by the day key, its own key says otherwise: a one-day read of the counters misses it
+                    odd.setdefault(day, []).append(odd_key(key))
         for tenant_id in [*counted, *sorted(set(also) - set(counted))]:
-            yield from self.tenant(tenant_id, first, last)
+            if on_error is None:
+                yield from self.tenant(tenant_id, first, last, counted.get(tenant_id, {}))
+                continue
+            try:
+                yield from self.tenant(tenant_id, first, last, counted.get(tenant_id, {}))
+            except Exception as error:  # one tenant's failure must not hide the others' verdicts
+                on_error(tenant_id, error)
 
-    def day(self, day: date) -> Iterator[DayAudit]:
+    def day(self, day: date, on_error: Callable[[str, Exception], None] | None = None) -> Iterator[DayAudit]:
         """Every tenant's verdict on one business day, the nightly's audit: `every_tenant(day, day)`."""
-        return self.every_tenant(day, day)
+        return self.every_tenant(day, day, on_error=on_error)
 
     def tenants_by_scan(
         self, first: date, last: date, *, max_rcu: float, progress: Callable[[int, float], None] | None = None
@@ -242,32 +195,51 @@ class NumberingAudit:
             limit.spend(units)
         return found
 
+    def _counters(
+        self, tenant_id: str, first: date | None, last: date | None
+    ) -> tuple[dict[date, object], dict[date, list[str]]]:
+        """The tenant's counters of first..last (day → currentValue, as stored) and the keys of another shape the
+        read met, by the day each seems to name (the first day audited when it names none in the range)."""
+        counters: dict[date, object] = {}
+        odd: dict[date, list[str]] = {}
+        for key, value in self._store.counters(tenant_id, first, last):
+            day = counter_day(key)
+            if day is not None:
+                if (first is None or first <= day) and (last is None or day <= last):
+                    counters[day] = value
+                continue
+            seems = likely_day(key)
+            if seems is None or (first and seems < first) or (last and seems > last):
+                seems = first or last or date.min
+            odd.setdefault(seems, []).append(odd_key(key))
+        return counters, odd
+
     def _confirmed(self, verdict: DayAudit) -> DayAudit:
+        self._count(days=1)
         if verdict.ok or self._recheck_seconds is None:
             return verdict
         time.sleep(self._recheck_seconds)
         again = NumberingAudit(self._store, self._zone, recheck_seconds=None).tenant(
             verdict.tenant_id, verdict.day, verdict.day
         )
-        return next(again, DayAudit(verdict.tenant_id, verdict.day, 0))
+        second = next(again, DayAudit(verdict.tenant_id, verdict.day, 0))
+        # A key of another shape does not settle, and a one-day read may not reach it (it sorts elsewhere): kept.
+        second.problems += [text for text in verdict.problems if text not in second.problems]
+        return second
 
-    def _count(self) -> None:
-        self.orders_checked += 1
-        if self._progress is not None and self.orders_checked % 1000 == 0:
-            self._progress(self.orders_checked)
+    def _count(self, *, orders: int = 0, days: int = 0) -> None:
+        self.orders_checked += orders
+        self.days_checked += days
+        if self._progress is not None and time.monotonic() - self._reported >= PROGRESS_SECONDS:
+            self._reported = time.monotonic()
+            self._progress(self.days_checked, self.orders_checked)
 
 
-def _day_of(order: Mapping[str, Any], zone: tzinfo, first: str, second: str) -> date:
-    """The business day of the order's `first` time attribute (dateCreated or the creation key GSI1_SK), or of
-    its `second` when the first is unreadable; date.min when neither can be read."""
-    for text in (str(order.get(name, "")).partition("#")[0] for name in (first, second)):
-        try:
-            moment = datetime.fromisoformat(str(text))
-        except ValueError:
-            continue
-        if moment.tzinfo is not None:
-            return business_day(moment, zone)
-    return date.min
+def _day_check(tenant_id: str, day: date, counters: Mapping[date, object], odd: Mapping[date, list[str]]) -> DayCheck:
+    check = DayCheck(tenant_id, day, counters.get(day, 0))
+    for text in odd.get(day, ()):
+        check.problem(text)
+    return check
 
 
 def days(first: date, last: date) -> Iterator[date]:
@@ -312,15 +284,17 @@ def run_command(
 def describe(verdict: DayAudit, most: int = 10) -> str:
     """One line for a person: the (tenant, day), its counter and orders, and each kind of violation named."""
     orders = f"{verdict.orders} order" + ("" if verdict.orders == 1 else "s")
-    head = f"{verdict.day.isoformat()}  {verdict.tenant_id}  counter {verdict.counter}, {orders}"
+    counter = "unreadable" if verdict.counter is None else verdict.counter
+    head = f"{verdict.day.isoformat()}  {verdict.tenant_id}  counter {counter}, {orders}"
     if verdict.ok:
         return f"{head}: ok"
     parts = []
     for kind in KINDS:
         found: list[Any] = getattr(verdict, kind)
+        total = verdict.missing_count if kind == "missing" else len(found)
         if found:
             shown = ", ".join(str(value) for value in found[:most])
-            parts.append(f"{kind} {shown}" + (f" (+{len(found) - most} more)" if len(found) > most else ""))
+            parts.append(f"{kind} {shown}" + (f" (+{total - most} more)" if total > most else ""))
     return f"{head}: FAILED: " + "; ".join(parts)
 
 
@@ -341,10 +315,12 @@ metrics = Metrics(namespace="OrderCreator", service="order-creator")
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Audit the business day just ended (in ORDER_NUMBER_TIMEZONE), or the event's `day` (YYYY-MM-DD), for
     every tenant with a counter within NEIGHBOUR_DAYS of it (`NumberingAudit.every_tenant`: no scan); log each
-    violation (ids and numbers only); emit `NumberingViolations`.
+    violation (ids and numbers only); emit `NumberingViolations` every night, 0 included.
 
-    Returns the day and its totals. Raises ConfigurationError for a bad environment and ValueError for an
-    event whose `day` is not a date.
+    Every tenant is audited whatever another holds: a tenant whose audit failed (the table did not answer) is
+    logged, listed in `unreadTenants` and `failedTenants`, and counted in `NumberingViolations` (an alarm on it
+    fires) and in `TenantsUnread`. Returns the day and its totals. Raises ConfigurationError for a bad
+    environment and ValueError for an event whose `day` is not a date.
     """
     from order_creator import clients
     from order_creator.dao import OrderDAO
@@ -362,25 +338,43 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     )
     tenants = violations = 0
     failed: list[str] = []
-    for verdict in audit.day(audited_day):
-        tenants += 1
-        violations += verdict.violations
-        if not verdict.ok:
-            failed.append(verdict.tenant_id)
-            _log_violations(verdict)
+    unread: list[str] = []
+
+    def unreadable(tenant_id: str, error: Exception) -> None:
+        unread.append(tenant_id)
+        # ids and the kind of failure only: an error's text may quote what the table holds
+        fields = {"tenant_id": tenant_id, "day": audited_day.isoformat(), "error_type": type(error).__name__}
+        logger.error("numbering audit could not read a tenant", extra=fields)
+
+    try:
+        for verdict in audit.day(audited_day, on_error=unreadable):
+            tenants += 1
+            violations += verdict.violations
+            if not verdict.ok:
+                failed.append(verdict.tenant_id)
+                _log_violations(verdict)
+    finally:
+        _emit(violations + len(unread), audit.orders_checked, tenants, len(unread))
     summary = {
         "day": audited_day.isoformat(),
         "tenants": tenants,
         "orders": audit.orders_checked,
         "violations": violations,
-        "failedTenants": failed,
+        "failedTenants": list(dict.fromkeys(failed + unread)),
+        "unreadTenants": unread,
     }
     logger.info("numbering audit done", extra=summary)
-    if not is_metrics_disabled():  # Powertools never clears a disabled metric set (see handler.py)
-        metrics.add_metric("NumberingViolations", MetricUnit.Count, violations)
-        metrics.add_metric("OrdersAudited", MetricUnit.Count, audit.orders_checked)
-        metrics.add_metric("TenantDaysAudited", MetricUnit.Count, tenants)
     return summary
+
+
+def _emit(violations: int, orders: int, tenant_days: int, unread: int) -> None:
+    """The night's metrics, also when the audit could not list the day's tenants (then it raises after)."""
+    if is_metrics_disabled():  # Powertools never clears a disabled metric set (see handler.py)
+        return
+    metrics.add_metric("NumberingViolations", MetricUnit.Count, violations)
+    metrics.add_metric("OrdersAudited", MetricUnit.Count, orders)
+    metrics.add_metric("TenantDaysAudited", MetricUnit.Count, tenant_days)
+    metrics.add_metric("TenantsUnread", MetricUnit.Count, unread)
 
 
 def _log_violations(verdict: DayAudit) -> None:
@@ -388,7 +382,9 @@ def _log_violations(verdict: DayAudit) -> None:
         found: list[Any] = getattr(verdict, kind)
         if not found:
             continue
-        # Numbers and order ids only (never a field of the customer's); at most 100 a line, with the count.
+        # Numbers, order ids and keys only (never a field's value); at most 100 a line, with the count.
         listed = "numbers" if kind in ("missing", "duplicated", "beyond") else "order_ids"
-        fields = {"tenant_id": verdict.tenant_id, "day": verdict.day.isoformat(), "kind": kind, "count": len(found)}
+        listed = "problems" if kind == "problems" else listed
+        count = verdict.missing_count if kind == "missing" else len(found)
+        fields = {"tenant_id": verdict.tenant_id, "day": verdict.day.isoformat(), "kind": kind, "count": count}
         logger.error("numbering violation", extra={**fields, listed: found[:100]})

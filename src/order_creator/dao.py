@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import string
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Clamped, Context, Decimal, DecimalException, Inexact, Overflow, Rounded, Underflow
@@ -70,10 +72,42 @@ def counter_key(tenant_id: str, day: date) -> dict[str, str]:
 
 
 def customer_partition(tenant_id: str, email: str) -> str:
-    """`GSI3_PK`: the tenant and a SHA-256 of the address, blanks around it removed and lower-cased (never the
-    address itself), so every spelling of one address finds the same orders."""
-    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    """`GSI3_PK`: the tenant and a SHA-256 of the address's mailbox key (`mailbox_key`), never the address itself,
+    so every spelling of one mailbox finds the same orders, and two mailboxes never share a key."""
+    digest = hashlib.sha256(mailbox_key(email).encode("utf-8", "surrogatepass")).hexdigest()
     return f"TENANT#{tenant_id}#CUSTOMER#{digest}"
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def mailbox_key(email: str) -> str:
+    """What is the same mailbox (docs/contract.md §4): the address with the ASCII blanks around it removed (space,
+    tab, CR, LF: a non-breaking space is a character of the address); the local part with the ASCII letters it was
+    written with lower-cased (mail servers treat ASCII case alike), then in Unicode NFC, never case-folded beyond
+    ASCII (`str.lower` would fold the Kelvin sign into `k`: `Kate` with a Kelvin sign stays its own mailbox); the
+    domain in NFC, lower-cased and, label by label, in its IDNA ASCII form, so `bücher.example`, `BÜCHER.example`
+    and `xn--bcher-kva.example` are one domain."""
+    text = email.strip(" \t\r\n")
+    if text.isascii():
+        return text.lower()  # the rules below, for the common address: every letter ASCII
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return unicodedata.normalize("NFC", text.translate(_ASCII_LOWER))
+    return f"{unicodedata.normalize('NFC', local.translate(_ASCII_LOWER))}@{_domain_key(domain)}"
+
+
+def _domain_key(domain: str) -> str:
+    labels = []
+    for label in unicodedata.normalize("NFC", domain).split("."):
+        if label.isascii():
+            labels.append(label.lower())
+            continue
+        try:
+            labels.append(label.encode("idna").decode("ascii"))  # IDNA 2003 ToASCII: nameprep (case, forms), punycode
+        except UnicodeError:  # a label IDNA refuses (too long, a prohibited character): compared as written
+            labels.append(label.lower())
+    return ".".join(labels)
 
 
 def counters_of_day_partition(day: date) -> str:
@@ -368,32 +402,43 @@ class OrderDAO:
 
     def tenants_of_day(self, day: date) -> Iterator[str]:
         """Every tenant with a counter for this business day (one query of the counters' day key, page by page)."""
+        for tenant_id, _ in self.counters_of_day(day):
+            yield tenant_id
+
+    def counters_of_day(self, day: date) -> Iterator[tuple[str, str]]:
+        """(tenant, the counter's sort key) of every counter that names this business day by its day key (one query
+        of OrdersByDateIndex, page by page): the sort key is `ORDER_NUMBER#YYYYMMDD` unless the item is odd."""
         query = {
             "TableName": self._table,
             "IndexName": ORDERS_BY_DATE_INDEX,
             "KeyConditionExpression": "GSI1_PK = :pk",
             "ExpressionAttributeValues": _marshal({":pk": counters_of_day_partition(day)}),
-            "ProjectionExpression": "GSI1_SK",
+            "ProjectionExpression": "GSI1_SK, SK",
         }
         for item in self._pages(query):
-            yield str(item["GSI1_SK"])
+            yield str(item["GSI1_SK"]), str(item.get("SK", ""))
 
     def counters(
         self, tenant_id: str, first: date | None = None, last: date | None = None
-    ) -> Iterator[tuple[date, int]]:
-        """The tenant's counters (day, currentValue) in day order, strongly consistent, within first..last if given."""
+    ) -> Iterator[tuple[str, object]]:
+        """The tenant's counter items as (sort key, currentValue as stored, None when absent), strongly consistent:
+        from `first` (every key of the partition without it: keys of another shape too) to `last` (keys that
+        begin with its day included). The values are untrusted: `audit` judges them."""
         values: dict[str, Any] = {":pk": f"COUNTER#{tenant_id}"}
-        values[":from"] = "ORDER_NUMBER#" + (day_key(first) if first else "")
-        values[":to"] = "ORDER_NUMBER#" + (day_key(last) if last else "~")
+        condition = "PK = :pk"
+        if first is not None:
+            values[":from"] = "ORDER_NUMBER#" + day_key(first)
+            values[":to"] = "ORDER_NUMBER#" + (day_key(last) if last else "") + "~"
+            condition += " AND SK BETWEEN :from AND :to"
         query = {
             "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :from AND :to",
+            "KeyConditionExpression": condition,
             "ExpressionAttributeValues": _marshal(values),
             "ProjectionExpression": "SK, currentValue",
             "ConsistentRead": True,
         }
         for item in self._pages(query):
-            yield parse_day_key(str(item["SK"]).removeprefix("ORDER_NUMBER#")), int(item.get("currentValue", 0))
+            yield str(item["SK"]), item.get("currentValue")
 
     def counter_value(self, tenant_id: str, day: date) -> int:
         """The counter's currentValue (strongly consistent); 0 when the day has no counter."""
@@ -459,14 +504,15 @@ class OrderDAO:
     def items_without_new_keys(
         self, start: dict[str, Any] | None = None, page_size: int = 500
     ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
-        """Pages of a scan for what this version's keys are missing from: orders without `GSI3_PK`, counters
-        without their day key. Each page comes with the position after it (None after the last one)."""
+        """Pages of a scan for what this version's keys may be missing from: every order (its `GSI3_PK` may be
+        absent, or of an older rule of the address: `add_new_keys` compares), counters without their day key.
+        Each page comes with the position after it (None after the last one)."""
         query: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": "(begins_with(SK, :order) AND attribute_not_exists(GSI3_PK))"
+            "FilterExpression": "begins_with(SK, :order)"
             " OR (begins_with(SK, :counter) AND attribute_not_exists(GSI1_PK))",
             "ExpressionAttributeValues": _marshal({":order": "ORDER#", ":counter": "ORDER_NUMBER#"}),
-            "ProjectionExpression": "PK, SK, customerEmail, GSI1_SK",
+            "ProjectionExpression": "PK, SK, customerEmail, GSI1_SK, GSI3_PK",
             "Limit": page_size,
         }
         if start:
@@ -480,27 +526,23 @@ class OrderDAO:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def add_new_keys(self, item: dict[str, Any]) -> float | None:
-        """Give one item from `items_without_new_keys` its missing keys: an order its `GSI3_PK`/`GSI3_SK`, a
-        counter its day key. Conditional, so safe beside the Lambda: an item that has them by now, or that is
-        gone, is left alone. Returns the write units DynamoDB reports (1.0 if it reports none), or None when
-        nothing was written (also for an order without an address or a creation key, which no key can name)."""
+        """Give one item from `items_without_new_keys` its missing keys: an order its `GSI3_PK` (or its `GSI3_PK`
+        again when the address's rule changed), a counter its day key. Conditional, so safe beside the
+        Lambda: an item that has them by now, or that is gone, is left alone. Returns the write units DynamoDB
+        reports (1.0 if it reports none), or None when nothing was to be written. Raises `UnkeyableItem` for an
+        item no key can be made for (an order without an address or a creation key, a counter key of another
+        shape): the reason names the attribute, never its value."""
         pk, sk = str(item["PK"]), str(item["SK"])
-        if sk.startswith("ORDER#"):
-            email, created_key = item.get("customerEmail"), item.get("GSI1_SK")
-            if not isinstance(email, str) or not isinstance(created_key, str):
-                return None
-            names = {"#pk": "GSI3_PK", "#sk": "GSI3_SK"}
-            values = {":pk": customer_partition(pk.removeprefix("TENANT#"), email), ":sk": created_key}
-        else:
-            tenant_id, day = pk.removeprefix("COUNTER#"), parse_day_key(sk.removeprefix("ORDER_NUMBER#"))
-            names = {"#pk": "GSI1_PK", "#sk": "GSI1_SK"}
-            values = {":pk": counters_of_day_partition(day), ":sk": tenant_id}
+        update = _order_keys(item, pk) if sk.startswith("ORDER#") else _counter_keys(pk, sk)
+        if update is None:
+            return None
+        condition, names, values = update
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=_marshal({"PK": pk, "SK": sk}),
-                UpdateExpression="SET #pk = :pk, #sk = :sk",
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#pk)",
+                UpdateExpression="SET " + ", ".join(f"{name} = :{name[1:]}" for name in names),
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_marshal(values),
                 ReturnConsumedCapacity="TOTAL",
@@ -521,6 +563,44 @@ class OrderDAO:
             if "LastEvaluatedKey" not in page:
                 return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+_KeyUpdate = tuple[str, dict[str, str], dict[str, Any]]  # condition, attribute names, values
+
+
+def _order_keys(item: Mapping[str, Any], pk: str) -> _KeyUpdate | None:
+    """The update that keys an order by its customer (None: it is keyed by the current rule already)."""
+    email, created_key, current = item.get("customerEmail"), item.get("GSI1_SK"), item.get("GSI3_PK")
+    if not isinstance(email, str) or not email.strip():
+        raise UnkeyableItem("its customerEmail is absent or not a string")
+    partition = customer_partition(pk.removeprefix("TENANT#"), email)
+    if current is None:
+        if not isinstance(created_key, str):
+            raise UnkeyableItem("its GSI1_SK (the creation key) is absent or not a string")
+        # OrdersByCustomerIndex sorts on GSI1_SK itself: the partition is all an order of an older version lacks
+        return "attribute_exists(PK) AND attribute_not_exists(#pk)", {"#pk": "GSI3_PK"}, {":pk": partition}
+    if current == partition:
+        return None
+    # keyed by an older rule of the address (or by hand): re-keyed, unless it changed meanwhile
+    return "#pk = :old", {"#pk": "GSI3_PK"}, {":pk": partition, ":old": current}
+
+
+def _counter_keys(pk: str, sk: str) -> _KeyUpdate:
+    """The update that gives a counter its day key."""
+    suffix = sk.removeprefix("ORDER_NUMBER#")
+    try:
+        day = parse_day_key(suffix) if len(suffix) == 8 and suffix.isascii() and suffix.isdigit() else None
+    except ValueError:
+        day = None
+    if day is None or not pk.startswith("COUNTER#"):
+        raise UnkeyableItem("its key is not COUNTER#{tenant} / ORDER_NUMBER#YYYYMMDD")
+    names = {"#pk": "GSI1_PK", "#sk": "GSI1_SK"}
+    values = {":pk": counters_of_day_partition(day), ":sk": pk.removeprefix("COUNTER#")}
+    return "attribute_exists(PK) AND attribute_not_exists(#pk)", names, values
+
+
+class UnkeyableItem(ValueError):
+    """An item the migration cannot make a key for: the reason names what is wrong, never a value."""
 
 
 class UnstorableItem(ValueError):

@@ -158,7 +158,7 @@ def _events_of(orders: Iterator[tuple[dict[str, Any], Any]], report: ReplayRepor
 
 
 def command(args: Any) -> int:
-    """`order-creator events show|replay` (parsed by cli.py); returns the exit code."""
+    """`order-creator events show|replay` (parsed by `order_creator.cli`); returns the exit code."""
     import sys
 
     from order_creator import clients
@@ -167,7 +167,14 @@ def command(args: Any) -> int:
     from order_creator.operations import render_table
 
     if args.action == "show":
-        found = delivered_events(clients.sqs(), args.queue_url, limit=args.max)
+        delivered = delivered_events(clients.sqs(), args.queue_url, limit=args.max)
+        found = [event for event in delivered if event.detail]
+        if len(found) < len(delivered):
+            print(
+                f"{len(delivered) - len(found)} message(s) in the queue are not order events (not shown): "
+                "is --queue-url the queue a rule on the bus delivers to?",
+                file=sys.stderr,
+            )
         if args.json:
             for event in found:
                 print(exact_json(event.detail))
@@ -193,6 +200,7 @@ def command(args: Any) -> int:
         raise ConfigurationError("no event bus: pass --bus NAME or set EVENT_BUS_NAME")
     if not args.table:
         raise ConfigurationError("no table: pass --table NAME or set DYNAMODB_TABLE_NAME")
+    _check_bus(clients.events(), args.bus)
     publisher = EventPublisher(clients.events(), args.bus)
 
     def progress(event: OrderEvent) -> None:
@@ -213,3 +221,19 @@ def command(args: Any) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _check_bus(events: Any, bus: str) -> None:
+    """OperationError naming the bus when it does not exist: replaying to it could never succeed."""
+    from botocore.exceptions import ClientError
+
+    from order_creator.operations import OperationError
+
+    try:
+        events.describe_event_bus(Name=bus)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        raise OperationError(
+            f"no event bus {bus!r} in this account and region: pass --bus NAME or set EVENT_BUS_NAME to an existing bus"
+        ) from None

@@ -1,13 +1,14 @@
 """`order-creator table migrate`: give items written before this version the keys it added.
 
-Orders get `GSI3_PK`/`GSI3_SK` (OrdersByCustomerIndex, contract §4) and counters their day key (which the
+Orders get `GSI3_PK` (OrdersByCustomerIndex, sorted on `GSI1_SK`, contract §4) and counters their day key (which the
 nightly audit finds a day's tenants by). One scan of the table, a conditional UpdateItem per item that lacks
 them: an item that has them by now (the Lambda writes every new order and counter with them) or that is gone
 is left alone, so the migration is idempotent and safe while the Lambda keeps writing.
 
 The position after each page is saved in a state file; after a crash or Ctrl-C the same command continues from
 there (a page half done is done again, which the conditions make harmless). Writes are held to `max_wcu`
-write units a second, as DynamoDB reports them.
+write units a second, as DynamoDB reports them. An item no key can be made for (a lived table's odd item) is
+skipped and named by its keys, never its values; the rest is done, and the command exits 1 saying how many.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any, Protocol
 
 from order_creator import reshape
 from order_creator.operations import OperationError
+
+SKIPS_SHOWN = 20  # skipped items named one a line; past this, only counted
 
 
 class MigrationStore(Protocol):
@@ -38,13 +41,18 @@ class MigrationStore(Protocol):
 
 @dataclass
 class MigrationState:
-    """Where a migration stands: saved after every page, so a later run continues from `position`."""
+    """Where a migration stands: saved after every page, so a later run continues from `position`.
+
+    The counts are of every run since the migration started (`started_at`): `orders` keyed or re-keyed,
+    `counters` keyed, `unchanged` items that had their keys by the time they were written, `skipped` items no key
+    can be made for."""
 
     table: str
     position: dict[str, Any] | None = None
     pages: int = 0
     orders: int = 0
     counters: int = 0
+    unchanged: int = 0
     skipped: int = 0
     write_units: float = 0.0
     finished: bool = False
@@ -58,17 +66,53 @@ class MigrationState:
 
     @classmethod
     def load(cls, path: Path, table: str) -> MigrationState | None:
-        """The saved state of a migration of `table`, or None when there is none; OperationError for a file
-        that is not one, or that records another table."""
+        """The saved state of a migration of `table`, or None when there is none; OperationError (one line naming
+        the file and what to do) for a file that is not one, or that records another table."""
         try:
             document = json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
-        except ValueError:
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # no state yet (a path that cannot hold one is refused when the state is first saved)
+        except (ValueError, UnicodeError):
             raise OperationError(f"{path} is not a migration state file; remove it to start over") from None
-        if not isinstance(document, dict) or document.get("table") != table:
+        problem = _state_problem(document)
+        if problem:
+            raise OperationError(f"{path} is not a migration state file ({problem}); remove it to start over")
+        if document["table"] != table:
             raise OperationError(f"{path} records a migration of another table; pass another --state")
         return cls(**document)
+
+
+_STATE_TYPES: dict[str, tuple[type, ...]] = {
+    "table": (str,),
+    "position": (dict, type(None)),
+    "pages": (int,),
+    "orders": (int,),
+    "counters": (int,),
+    "unchanged": (int,),
+    "skipped": (int,),
+    "write_units": (int, float),
+    "finished": (bool,),
+    "started_at": (int, float),
+}
+
+
+def _state_problem(document: object) -> str | None:
+    """What makes a parsed state file not one of ours (a key, never a value), or None."""
+    if not isinstance(document, dict):
+        return "not a JSON object"
+    extra = sorted(set(document) - set(_STATE_TYPES))
+    if extra:
+        return f"unknown key {extra[0]!r}"[:100]
+    if "table" not in document:
+        return "no 'table'"
+    for name, value in document.items():
+        kinds = _STATE_TYPES[name]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            return f"{name!r} is not {'/'.join(k.__name__.replace('NoneType', 'null') for k in kinds)}"
+    position = document.get("position")
+    if position is not None and not all(isinstance(v, str | int | float) for v in position.values()):
+        return "'position' is not a key"
+    return None
 
 
 class RateLimit:
@@ -102,18 +146,26 @@ def migrate(
     max_wcu: float,
     page_size: int = 500,
     progress: Callable[[MigrationState], None] | None = None,
+    skipped: Callable[[dict[str, Any], str], None] | None = None,
 ) -> MigrationState:
     """Run (or continue) the migration from `state.position` to the end of the table; return the final state.
 
     The state is saved to `state_path` after every page: an interruption (KeyboardInterrupt propagates) loses
-    at most the page in hand, which the next run does again.
+    at most the page in hand, which the next run does again. An item the store cannot key (a ValueError from
+    `add_new_keys`) is counted in `state.skipped` and passed to `skipped` with the reason; the rest goes on.
     """
     limit = RateLimit(max_wcu)
     for items, position in store.items_without_new_keys(state.position, page_size):
         for item in items:
-            units = store.add_new_keys(item)
-            if units is None:
+            try:
+                units = store.add_new_keys(item)
+            except ValueError as reason:  # dao.UnkeyableItem: the item, not the table, is wrong
                 state.skipped += 1
+                if skipped is not None:
+                    skipped(item, str(reason))
+                continue
+            if units is None:
+                state.unchanged += 1
                 continue
             if str(item["SK"]).startswith("ORDER#"):
                 state.orders += 1
@@ -131,34 +183,65 @@ def migrate(
 
 
 def run_command(store: MigrationStore, table: str, state_path: Path, *, max_wcu: float, terminal: bool) -> int:
-    """`order-creator table migrate`: start or continue, show progress on stderr, say where an interruption
-    stopped; the exit code (130 after Ctrl-C)."""
+    """`order-creator table migrate`: start or continue, show progress on stderr, name each skipped item by its
+    keys, say where an interruption stopped; the exit code (0 done, 1 done but items skipped, 128 + the signal
+    when interrupted)."""
     state = MigrationState.load(state_path, table)
     if state is None or state.finished:
         state = MigrationState(table)
     else:
-        _say(f"migrate: continuing from {state_path} (after page {state.pages}, at {state.position})")
+        _say(f"migrate: continuing from {state_path} (after page {state.pages})")
+    try:
+        state.save(state_path)  # before any work: a state the next run can continue from, in a writable place
+    except OSError as error:
+        raise OperationError(
+            f"cannot write the migration's state file {state_path} ({error.strerror or error}): "
+            "pass --state FILE in a directory you can write"
+        ) from None
+    shown = [0]
 
     def progress(done: MigrationState) -> None:
         line = (
             f"migrate: {done.pages} page(s), keyed {done.orders} orders and {done.counters} counters, "
-            f"{done.skipped} left as they were, {done.write_units:g} write units"
+            f"{done.unchanged} already keyed, {done.skipped} skipped, {done.write_units:g} write units"
         )
         print(f"\r\033[K{line}" if terminal else line, end="" if terminal else "\n", file=sys.stderr, flush=True)
 
+    def skipped(item: dict[str, Any], reason: str) -> None:
+        shown[0] += 1
+        if shown[0] <= SKIPS_SHOWN:
+            keys = f"PK={_key(item.get('PK'))} SK={_key(item.get('SK'))}"
+            _say(("\n" if terminal else "") + f"migrate: skipped {keys}: {reason}")
+
     try:
-        state = migrate(store, state, state_path, max_wcu=max_wcu, progress=progress)
+        state = migrate(store, state, state_path, max_wcu=max_wcu, progress=progress, skipped=skipped)
         reshape.run(store.shape(), state_path, max_wcu=max_wcu, say=_say)  # indexes and items to this version's shape
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        state.save(state_path)  # the position after the last page done
         _say(
-            f"\nmigrate: interrupted after page {state.pages}, saved in {state_path}: run the same command to continue"
+            ("\n" if terminal else "")  # end the progress line first
+            + f"migrate: interrupted after page {state.pages}, saved in {state_path}: run the same command to continue"
         )
-        return 130
+        return int(getattr(interrupt, "exit_code", 130))
     if terminal:
         _say("")
     state_path.unlink(missing_ok=True)
-    _say(f"migrate: done: {state.orders} orders and {state.counters} counters keyed, {state.skipped} left as they were")
+    _say(
+        f"migrate: done: {state.orders} orders and {state.counters} counters keyed, "
+        f"{state.unchanged} already keyed, {state.skipped} skipped"
+    )
+    if state.skipped:
+        _say(
+            f"migrate: {state.skipped} item(s) could not be keyed (named above by their keys, at most {SKIPS_SHOWN}): "
+            "fix or delete them, then run the same command again"
+        )
+        return 1
     return 0
+
+
+def _key(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 100 else text[:100] + "...")
 
 
 def _say(line: str) -> None:

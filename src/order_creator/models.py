@@ -220,7 +220,8 @@ class CartItem(_Model):
             ctx.prec = _EXACT
             expected = self.unit_price * self.quantity - self.discount
         if self.subtotal != expected:
-            raise ValueError(f"subtotal {self.subtotal} is not unitPrice × quantity − discount = {expected}")
+            # the rule, never the amounts: a reason is logged and dead-lettered (contract §5)
+            raise ValueError("subtotal is not unitPrice × quantity − discount")
         return self
 
 
@@ -242,9 +243,9 @@ class Cart(_Model):
             items_sum = sum((item.subtotal for item in self.items), Decimal(0))
             expected_total = self.subtotal + self.tax
         if self.subtotal != items_sum:
-            raise ValueError(f"subtotal {self.subtotal} is not the sum of the item subtotals {items_sum}")
+            raise ValueError("subtotal is not the sum of the item subtotals")
         if self.total != expected_total:
-            raise ValueError(f"total {self.total} is not subtotal + tax = {expected_total}")
+            raise ValueError("total is not subtotal + tax")
         return self
 
 
@@ -337,7 +338,7 @@ def parse_message(body: str) -> OrderMessage:
     try:
         document = load_json(body)
     except (ValueError, UnicodeError, RecursionError) as exc:
-        raise InvalidMessage(f"body is not valid JSON: {_first_line(exc)}") from None
+        raise InvalidMessage(f"body is not valid JSON: {_json_reason(exc)}") from None
     if not isinstance(document, dict):
         raise InvalidMessage("body must be a JSON object")
     try:
@@ -356,5 +357,17 @@ def parse_cart(document: Any) -> Cart:
         raise InvalidCart(describe(exc)) from None
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+def _json_reason(exc: BaseException) -> str:
+    """Why a body is not JSON, by position and rule only: a decoder's own text may quote the body's bytes."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"it is not UTF-8 (byte {exc.start})"
+    if isinstance(exc, UnicodeError):
+        return "it holds a character UTF-8 cannot encode (a lone surrogate)"
+    if isinstance(exc, RecursionError):
+        return "it nests too deeply"
+    text = str(exc)
+    if "digits" in text:
+        return "a number has more digits than a number can have"
+    return "a number is not finite" if "is not a number" in text else "a number is past the range of a decimal"

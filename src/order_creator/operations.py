@@ -1,5 +1,5 @@
 """What an operator does with the pipeline's queues and table: set them up, feed them, read orders, and
-inspect or redrive the dead-letter queue. Used by `order-creator` (cli.py) and `order-creator local`.
+inspect or redrive the dead-letter queue. Used by `order-creator` (`order_creator.cli`) and `order-creator local`.
 
 Every function takes its boto3 client; errors from AWS propagate (the CLI turns them into one line).
 """
@@ -81,9 +81,10 @@ def queue_depth(sqs: SQSClient, queue_url: str) -> int:
     return sum(int(attributes.get(name, "0")) for name in names)
 
 
-def enqueue(sqs: SQSClient, queue_url: str, bodies: Sequence[str]) -> list[str]:
-    """Send the bodies in order, ten a request; return their message ids in the same order."""
-    ids: list[str] = []
+def enqueue(sqs: SQSClient, queue_url: str, bodies: Sequence[str], sent: list[str] | None = None) -> list[str]:
+    """Send the bodies in order, ten a request; return their message ids in the same order. `sent`, when given,
+    is the list they are added to as SQS accepts each request (what an interruption leaves says how many went)."""
+    ids: list[str] = sent if sent is not None else []
     for start in range(0, len(bodies), 10):
         chunk = bodies[start : start + 10]
         response = sqs.send_message_batch(
@@ -119,10 +120,23 @@ class DeadLetterMessage:
 
     @property
     def reason(self) -> str:
-        """`errorType: errorMessage`, or what a redrive-policy move means."""
+        """`errorType: errorMessage`, or what a redrive-policy move means (or that it is no dead letter at all)."""
         if self.error_type:
             return f"{self.error_type}: {self.error_message or ''}".rstrip(": ")
+        if self.is_event:
+            return "not a dead letter: an EventBridge event (is this the dead-letter queue?)"
         return "moved by the redrive policy after maxReceiveCount receives"
+
+    @property
+    def is_event(self) -> bool:
+        """True when the body is an EventBridge event's envelope (a rule's target queue holds those)."""
+        if not self.body.lstrip().startswith("{") or '"detail-type"' not in self.body:
+            return False
+        try:
+            envelope = json.loads(self.body)
+        except ValueError:
+            return False
+        return isinstance(envelope, dict) and {"detail-type", "source", "detail"} <= set(envelope)
 
 
 def inspect_dead_letters(

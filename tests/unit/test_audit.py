@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from order_creator.audit import DayCheck, check_orders, neighbourhood
+from order_creator import audit as audit_module
+from order_creator.audit import NumberingAudit, neighbourhood
+from order_creator.day_check import LISTED, DayCheck, check_orders, counter_day, counter_number, likely_day
 from order_creator.numbering import day_bounds, parse_order_number
 
 DAY = date(2025, 12, 30)
@@ -110,3 +114,96 @@ def test_a_day_spans_its_own_hours_in_the_zone_even_across_a_clock_change():
 def test_the_counters_that_name_the_tenants_are_a_week_either_side_within_the_calendar():
     assert neighbourhood(DAY, date(2025, 12, 31)) == (date(2025, 12, 23), date(2026, 1, 7))
     assert neighbourhood(date(1, 1, 3), date(9999, 12, 30)) == (date.min, date.max)
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [
+        (Decimal("3"), 3),
+        (Decimal("3.0"), 3),  # DynamoDB compares numbers by value: the handler moves it as 3
+        (0, 0),
+        (Decimal("1E+11"), 10**11),
+        (Decimal("-5"), None),
+        (Decimal("-1"), None),
+        (Decimal("1.5"), None),
+        ("3", None),
+        (None, None),
+        ({"n": 1}, None),
+        ([1], None),
+        ({1, 2}, None),
+        (True, None),
+        (Decimal("1E+38"), None),  # more than a table number holds as a whole number
+        (Decimal("NaN"), None),
+    ],
+)
+def test_a_counter_is_a_whole_number_from_zero_or_unreadable(stored, read):
+    assert counter_number(stored) == read
+
+
+def test_an_unreadable_counter_fails_its_day_and_its_orders_are_still_checked_for_duplicates():
+    check = DayCheck("t", DAY, "3")
+    for order_id in ("a", "b"):
+        check.add(order_id, "ORD-20251230-00001", DAY)
+    verdict = check.finish()
+    assert (verdict.ok, verdict.counter, verdict.duplicated, verdict.missing, verdict.beyond) == (
+        False,
+        None,
+        [1],
+        [],
+        [],
+    )
+    assert verdict.document()["problems"] == ["counter: currentValue is not a non-negative integer"]
+
+
+def test_a_counter_of_ten_to_the_eleven_costs_the_memory_of_its_orders():
+    # Given a counter of 10^11 (a byte per number would be 100 GB) and orders 1, 2^24 + 5 and 2^24 + 5 again
+    tracemalloc.start()
+    check = DayCheck("t", DAY, Decimal("1E+11"))
+    for order_id, number in (("a", 1), ("b", (1 << 24) + 5), ("c", (1 << 24) + 5)):
+        check.add(order_id, f"ORD-20251230-{number:05d}", DAY)
+    verdict = check.finish()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    # Then the missing numbers are counted, the first listed, and memory stayed near the dense 16 MB
+    assert verdict.missing_count == 10**11 - 2
+    assert verdict.missing[:2] == [2, 3] and len(verdict.missing) == LISTED
+    assert verdict.duplicated == [(1 << 24) + 5]
+    assert peak < 40 * 2**20
+
+
+def test_counter_keys_of_another_shape_are_told_apart_and_their_day_guessed():
+    assert counter_day("ORDER_NUMBER#20251230") == DAY
+    assert counter_day("ORDER_NUMBER#2025-12-30") is None
+    assert counter_day("ORDER_NUMBER#20251330") is None
+    assert likely_day("ORDER_NUMBER#2025-12-30") == DAY
+    assert likely_day("ORDER_NUMBER#x") is None
+
+
+def test_progress_is_told_the_days_and_orders_checked(monkeypatch):
+    # Given a store of one tenant with two days, and progress reported at every step
+    class Store:
+        def counters(self, tenant_id, first=None, last=None):
+            return iter([("ORDER_NUMBER#20251230", Decimal(1)), ("ORDER_NUMBER#20251231", Decimal(0))])
+
+        def orders_created(self, tenant_id, start, end, attributes, page_size=1000):
+            created = "2025-12-30T10:00:00.000Z#a"
+            return iter(
+                [
+                    {
+                        "SK": "ORDER#a",
+                        "orderNumber": "ORD-20251230-00001",
+                        "dateCreated": created[:24],
+                        "GSI1_SK": created,
+                    }
+                ]
+            )
+
+    monkeypatch.setattr(audit_module, "PROGRESS_SECONDS", 0)
+    told: list[tuple[int, int]] = []
+    audit = NumberingAudit(Store(), ZoneInfo("UTC"), recheck_seconds=None, progress=lambda d, o: told.append((d, o)))  # type: ignore[arg-type]
+
+    verdicts = list(audit.tenant("t"))
+
+    assert [v.ok for v in verdicts] == [True, True]
+    assert told[-1] == (2, 1)

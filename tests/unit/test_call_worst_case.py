@@ -10,6 +10,7 @@ from botocore.config import Config
 
 from order_creator import clients
 from order_creator.deadlines import call_worst_case_seconds
+from tests.factories import forget_clients
 
 
 def _client(**config: Any) -> Any:
@@ -43,4 +44,8 @@ def test_the_handlers_clients_worst_case_comes_from_their_config(monkeypatch):
     config = clients._config()
     attempts = config.retries["total_max_attempts"]
     expected = attempts * (config.connect_timeout + config.read_timeout) + sum(2**i for i in range(attempts - 1))
-    assert call_worst_case_seconds(clients.sqs()) == call_worst_case_seconds(clients.events()) == expected
+    forget_clients()  # made here without an endpoint: later tests must not inherit them
+    try:
+        assert call_worst_case_seconds(clients.sqs()) == call_worst_case_seconds(clients.events()) == expected
+    finally:
+        forget_clients()

@@ -232,3 +232,53 @@ def test_a_lone_surrogate_is_refused_however_it_arrives(text):
 def test_text_without_a_lone_surrogate_loads(text, street):
     # Given JSON whose strings are all encodable, When loaded, Then it reads as written
     assert load_json(text) == {"street": street}
+
+
+SENTINEL = "987654"  # a value no rule of the contract holds: it may appear in a reason only if a value was echoed
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("items", 0, "subtotal"), Decimal("987654.32")),
+        (("items", 0, "unitPrice"), Decimal("987654.32")),
+        (("items", 0, "quantity"), 987654),
+        (("subtotal",), Decimal("987654.32")),
+        (("tax",), Decimal("987654.32")),
+        (("total",), Decimal("987654.32")),
+        (("currency",), "X987654"),
+        (("cartId",), "987654 x"),
+        (("items", 0, "productName"), ["987654"]),
+    ],
+)
+def test_a_cart_reason_names_the_field_and_the_rule_never_a_value(path, value):
+    # Given a cart whose field holds the sentinel and breaks a rule (or makes an amount rule fail)
+    document = contract_cart()
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+
+    # When it is checked, the reason (what a dead letter's errorMessage carries) never echoes a value
+    with pytest.raises(InvalidCart) as raised:
+        parse_cart(document)
+    assert SENTINEL not in str(raised.value)
+    assert "149.99" not in str(raised.value) and "289.98" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"orderId": "987654"',
+        "987654x",
+        b"\xff987654",
+        '{"a": NaN, "b": 987654}',
+        '{"a": ' + "987654" * 1000 + "}",
+        json.dumps({**message("t", "c"), "customerEmail": "987654", "dateCreated": "987654"}),
+        json.dumps({**message("t", "c"), "campaign": {"id": "c", "code": "c", "discountPercentage": 987654}}),
+    ],
+)
+def test_a_message_reason_never_echoes_the_body(body):
+    with pytest.raises(InvalidMessage) as raised:
+        parse_message(body)
+    assert SENTINEL not in str(raised.value)
