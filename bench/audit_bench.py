@@ -5,7 +5,7 @@ cost OrdersByCustomerIndex and the counters' day key add per order.
 
 Starts the project's single-threaded moto server in its own process, fills one business day directly with
 BatchWriteItem (`--big` orders of one tenant, the rest spread over tenants of 1,000, each with its counter and
-the counter's day key, exactly the items `dao` writes), then runs the product's audit (`order_creator.audit`)
+the counter's day key, exactly the items `store.orders` writes), then runs the product's audit (`order_creator.audit`)
 in a fresh child process per case, so that its peak RSS is its own:
 
 1. one tenant of 1,000 orders (`orders audit --tenant`);
@@ -94,7 +94,8 @@ def sample_order(tenant: str, sequence: int) -> Any:
 
 def fill(client: Any, tenants: dict[str, int]) -> int:
     """Every tenant's orders 1..n of DAY and its counter, with BatchWriteItem; returns the largest order item size."""
-    from order_creator.dao import _marshal, counter_key, counters_of_day_partition, order_item
+    from order_creator.store.attributes import marshal as _marshal
+    from order_creator.store.keys import counter_key, counters_of_day_partition, order_item
 
     largest, pending = 0, []
     for tenant, count in tenants.items():
@@ -134,7 +135,7 @@ def child(case: str, tenant: str | None, order_bytes: int) -> None:
     from botocore.config import Config
 
     from order_creator.audit import NumberingAudit
-    from order_creator.dao import OrderDAO
+    from order_creator.store.table import Table
 
     # moto walks and sorts the whole table for every index page: seconds a page at this size, beyond the product
     # client's 5 s read timeout, which is set for DynamoDB.
@@ -146,7 +147,7 @@ def child(case: str, tenant: str | None, order_bytes: int) -> None:
             pages.append(len(parsed.get("Items", [])))
 
     client.meta.events.register("after-call.dynamodb", count)
-    audit = NumberingAudit(OrderDAO(TABLE, client), ZoneInfo("UTC"), recheck_seconds=None)
+    audit = NumberingAudit(Table(TABLE, client), ZoneInfo("UTC"), recheck_seconds=None)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
     tick, cpu = time.perf_counter(), time.process_time()
@@ -189,7 +190,8 @@ def run_child(case: str, tenant: str | None, order_bytes: int, moto: str) -> dic
 
 def write_cost() -> dict[str, Any]:
     """Write units per order of this version against the items without its keys, by DynamoDB's rules."""
-    from order_creator.dao import CUSTOMER_INDEX_ATTRIBUTES, _marshal, order_item
+    from order_creator.store.attributes import marshal as _marshal
+    from order_creator.store.keys import CUSTOMER_INDEX_ATTRIBUTES, order_item
 
     order = sample_order("tenant-0001", 1)
     item = order_item(order)
@@ -291,7 +293,7 @@ def main() -> None:
         moto = servers.start("moto")["moto"]
         import boto3
 
-        from order_creator.dao import table_definition
+        from order_creator.store.keys import table_definition
 
         client = boto3.client("dynamodb", endpoint_url=moto)
         client.create_table(**table_definition(TABLE))

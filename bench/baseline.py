@@ -20,9 +20,9 @@ import requests
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from order_creator.dao import order_item
 from order_creator.models import Order, OrderStatus, load_json, parse_cart, parse_message
 from order_creator.numbering import business_day, day_key, format_order_number, utc_millis
+from order_creator.store.keys import order_item
 
 _serializer = TypeSerializer()
 

@@ -348,7 +348,7 @@ from aws_lambda_powertools import Logger, Metrics
 step("Powertools (Logger, Metrics)")
 import order_creator.models
 step("order_creator.models: its eight schemas")
-import order_creator.cart, order_creator.dao, order_creator.dead_letters, order_creator.handler
+import order_creator.cart, order_creator.store.orders, order_creator.dead_letters, order_creator.handler
 step("the rest of order_creator (settings, batch, DAO, Cart API client, handler)")
 import boto3
 step("boto3 (the yardstick imports it; the handler does not)")
@@ -714,7 +714,7 @@ def main() -> None:
         bare_env = {**env, "AWS_ENDPOINT_URL": bare["dynamodb"], "CART_LAMBDA_API_URL": bare["cart"]}
         import boto3
 
-        from order_creator.dao import table_definition
+        from order_creator.store.keys import table_definition
 
         direct = boto3.session.Session(region_name="us-east-1").client(
             "dynamodb", endpoint_url=moto, aws_access_key_id="bench", aws_secret_access_key="bench"

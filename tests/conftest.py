@@ -71,7 +71,7 @@ def sqs(moto_url: str) -> Any:
 @pytest.fixture(scope="session")
 def table_name(dynamodb: Any) -> str:
     """The orders table, created once with the contract's schema; tests isolate by tenant id."""
-    from order_creator.dao import table_definition
+    from order_creator.store.keys import table_definition
 
     name = "orders-test"
     dynamodb.create_table(**table_definition(name))

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from order_creator.dao import table_definition
+from order_creator.store.keys import table_definition
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 # What CreateTable takes of the resource's properties for the table's shape (name, encryption, streams and

@@ -60,7 +60,7 @@ _LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 class AuditStore(Protocol):
-    """What the audit reads (implemented by `dao.OrderDAO`)."""
+    """What the audit reads (implemented by `store.scans.TableScans`)."""
 
     def counters_of_day(self, day: date) -> Iterator[tuple[str, str]]: ...
 
@@ -323,8 +323,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     environment and ValueError for an event whose `day` is not a date.
     """
     from order_creator import clients
-    from order_creator.dao import OrderDAO
     from order_creator.settings import TableSettings
+    from order_creator.store.scans import TableScans
 
     settings = TableSettings.from_env()
     logger.setLevel(settings.log_level)
@@ -334,7 +334,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     else:
         audited_day = business_day(datetime.now(UTC), settings.zone) - timedelta(days=1)
     audit = NumberingAudit(
-        OrderDAO(settings.table_name, clients.dynamodb()), settings.zone, recheck_seconds=RECHECK_SECONDS
+        TableScans(settings.table_name, clients.dynamodb()), settings.zone, recheck_seconds=RECHECK_SECONDS
     )
     tenants = violations = 0
     failed: list[str] = []

@@ -87,7 +87,7 @@ class _PlainJsonBodies:
     botocore's `JSONSerializer` walks every value of the parameters against the service model, then ends with
     `json.dumps` of what it built. For DynamoDB that walk changes only binary values (base64) and timestamps
     (epoch seconds): its input shapes rename no member and its operations have no host prefix. The two requests
-    every batch makes (`PLAIN`) are built by the DAO from values it marshalled, where binary is always `bytes`
+    every batch makes (`PLAIN`) are built by `store.orders` from values it marshalled, where binary is always `bytes`
     and there are no timestamps; `json.dumps` refuses both, and the request is then botocore's own. So the body
     is the same bytes either way (`tests/unit/test_marshalling.py` holds them equal, binary included): the walk
     was 60% of the client's CPU for a transaction of ten orders (about 0.9 ms of a batch's 12 ms).

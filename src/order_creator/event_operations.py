@@ -194,7 +194,7 @@ def command(args: Any) -> int:
         print(f"{len(found)} event(s) for {len(orders)} order(s) in the queue; none deleted", file=sys.stderr)
         return 0
 
-    from order_creator.dao import OrderDAO
+    from order_creator.store.listings import OrderListings
 
     if not args.bus:
         raise ConfigurationError("no event bus: pass --bus NAME or set EVENT_BUS_NAME")
@@ -207,7 +207,7 @@ def command(args: Any) -> int:
         print(f"  published order {event.order_id}", file=sys.stderr)
 
     report = replay(
-        OrderDAO(args.table, clients.dynamodb()),
+        OrderListings(args.table, clients.dynamodb()),
         publisher,
         args.tenant,
         created_from=args.created_from,

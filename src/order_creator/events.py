@@ -74,7 +74,7 @@ class OrderEvent:
 
 def order_created_detail(order: Mapping[str, Any]) -> str:
     """The event's Detail as exact JSON, from an order item's plain values (numbers as Decimal, as
-    `dao` reads them): the contract's fields and nothing else (never the e-mail or billing address).
+    `store.listings` reads them): the contract's fields and nothing else (never the e-mail or billing address).
 
     Raises MalformedOrder naming the first field missing or of the wrong type: no event is ever partial.
     """

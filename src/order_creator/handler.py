@@ -98,12 +98,12 @@ def _wiring(settings: Settings) -> tuple[OrderCreator, Any]:
     """Adapters and the order creator, built once per settings and reused while the Lambda is warm."""
     from order_creator import clients
     from order_creator.cart import CartService
-    from order_creator.dao import OrderDAO
     from order_creator.dead_letters import DeadLetterQueue
+    from order_creator.store.orders import OrderTable
 
     creator = OrderCreator(
         start_tracing(CartService(settings)),
-        OrderDAO(settings.table_name, clients.dynamodb()),
+        OrderTable(settings.table_name, clients.dynamodb()),
         settings.zone,
         cart_worst_case_seconds=settings.cart_worst_case_seconds,
     )

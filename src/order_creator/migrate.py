@@ -28,7 +28,7 @@ SKIPS_SHOWN = 20  # skipped items named one a line; past this, only counted
 
 
 class MigrationStore(Protocol):
-    """What the migration needs of the table (implemented by `dao.OrderDAO`)."""
+    """What the migration needs of the table (implemented by `store.scans.TableScans`)."""
 
     def items_without_new_keys(
         self, start: dict[str, Any] | None = None, page_size: int = 500
@@ -159,7 +159,7 @@ def migrate(
         for item in items:
             try:
                 units = store.add_new_keys(item)
-            except ValueError as reason:  # dao.UnkeyableItem: the item, not the table, is wrong
+            except ValueError as reason:  # store.scans.UnkeyableItem: the item, not the table, is wrong
                 state.skipped += 1
                 if skipped is not None:
                     skipped(item, str(reason))

@@ -257,7 +257,7 @@ class OrderStatus(StrEnum):
 
 
 class Order(_Model):
-    """The order as stored (contract §4), without its keys: the DAO owns those.
+    """The order as stored (contract §4), without its keys: `store.keys` owns those.
 
     The batch builds it with `model_construct` from the validated message and cart: its parts are checked
     where they come in, not again on the way out.

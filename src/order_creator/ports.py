@@ -1,6 +1,6 @@
 """The domain's view of the outside world: what the batch needs from the Cart API, the table and the DLQ.
 
-The real adapters (`cart.CartService`, `dao.OrderDAO`, `dead_letters.DeadLetterQueue`) implement these
+The real adapters (`cart.CartService`, `store.orders.OrderTable`, `dead_letters.DeadLetterQueue`) implement these
 protocols; unit tests implement them with plain in-memory fakes.
 """
 

@@ -1,6 +1,6 @@
 """`order-creator table migrate`, its last part: the table's indexes and order items to this version's shape.
 
-This version's shape (`dao.table_definition`, template.yaml; docs/capacity.md says why): OrdersByDateIndex
+This version's shape (`store.keys.table_definition`, template.yaml; docs/capacity.md says why): OrdersByDateIndex
 projects the listing's fields (it projected everything), OrderByIdIndex only the keys (everything), and
 OrdersByCustomerIndex sorts on `GSI1_SK` itself (on `GSI3_SK`, a copy of it, which the orders then lose).
 
@@ -212,8 +212,8 @@ def remove_copies(
 def run(shape: TableShape, state_path: Path, *, max_wcu: float, say: Callable[[str], None]) -> None:
     """`table migrate`'s reshaping: the indexes, then the orders' copies; the progress file removed at the end.
     KeyboardInterrupt propagates (the table and the progress file say where to continue)."""
-    from order_creator.dao import table_definition
     from order_creator.migrate import RateLimit
+    from order_creator.store.keys import table_definition
 
     steps = reshape_indexes(shape, table_definition(shape.table), say)
     say(f"migrate: indexes as this version defines them ({steps} change(s) made)")

@@ -1,4 +1,4 @@
-"""Every access pattern keeps its answer on a table made from template.yaml (not from `dao.table_definition`):
+"""Every access pattern keeps its answer on a table made from template.yaml (not from `store.keys.table_definition`):
 AP1 an order by tenant and id, AP2 a tenant's orders, AP3 by date, AP4 by id alone, AP5 by status, AP6 by the
 customer's e-mail; and the readers of the indexes (the nightly audit, the events replay) keep theirs."""
 
@@ -13,10 +13,11 @@ import boto3
 import pytest
 
 from order_creator import audit
-from order_creator.dao import LISTING_ATTRIBUTES, OrderDAO, order_item, table_definition
 from order_creator.events import event_from_item, order_created_detail
 from order_creator.models import BillingAddress, CartItem, Order, OrderStatus, PaymentDetails
 from order_creator.ports import CounterKey, NumberBlock
+from order_creator.store.keys import LISTING_ATTRIBUTES, order_item, table_definition
+from order_creator.store.table import Table
 from tests.factories import new_tenant, unmarshal
 from tests.template_table import SHAPE, template_table
 
@@ -60,15 +61,15 @@ def three_line_order(
 
 
 @pytest.fixture(scope="module")
-def template_dao(moto_url: str) -> OrderDAO:
+def template_dao(moto_url: str) -> Table:
     client = boto3.client("dynamodb", endpoint_url=moto_url)
     name = f"template-{uuid.uuid4().hex[:8]}"
     client.create_table(**template_table(name))
-    return OrderDAO(name, client)
+    return Table(name, client)
 
 
 @pytest.fixture(scope="module")
-def stored(template_dao: OrderDAO) -> tuple[str, list[dict[str, Any]]]:
+def stored(template_dao: Table) -> tuple[str, list[dict[str, Any]]]:
     """One tenant's three orders of DAY (the second paid, the third another customer's), written as the Lambda
     writes them (two transactions: the counter created, then moved on), each as its whole item."""
     tenant = new_tenant()
@@ -172,7 +173,7 @@ def test_the_counter_keeps_its_day_key_and_only_its_creation_sets_it(template_da
 def test_a_typical_three_line_order_item_does_not_grow():
     # A 16-character tenant id, as docs/capacity.md's figures; every key of the table and its indexes.
     order = three_line_order("tenant-012345678", 1)
-    dao = OrderDAO("t", None)  # type: ignore[arg-type]  # sizing only: no request
+    dao = Table("t", None)  # type: ignore[arg-type]  # sizing only: no request
     item = order_item(order)
     assert "GSI3_SK" not in item  # OrdersByCustomerIndex sorts on GSI1_SK itself: nothing stored twice
     assert dao.item_size(order) <= 1_082, f"the order item grew to {dao.item_size(order):,} bytes"

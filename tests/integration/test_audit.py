@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from order_creator import audit, clients
-from order_creator.dao import OrderDAO, table_definition
 from order_creator.migrate import MigrationState, migrate
+from order_creator.store.keys import table_definition
+from order_creator.store.table import Table
 from tests.factories import (
     assert_gapless,
     cart,
@@ -54,12 +55,12 @@ def by_number(dynamodb: Any, table: str, tenant: str) -> dict[int, dict[str, Any
 
 
 def verdicts(table: str, tenant: str) -> list[audit.DayAudit]:
-    store = OrderDAO(table, clients.dynamodb())
+    store = Table(table, clients.dynamodb())
     return list(audit.NumberingAudit(store, UTC, recheck_seconds=0).tenant(tenant))
 
 
 def put(dynamodb: Any, table: str, item: dict[str, Any]) -> None:
-    from order_creator.dao import _marshal
+    from order_creator.store.attributes import marshal as _marshal
 
     dynamodb.put_item(TableName=table, Item=_marshal(item))
 
@@ -159,7 +160,7 @@ def test_the_business_day_is_taken_in_the_order_number_zone(lambda_env, httpserv
     tenant = new_tenant()
     create_orders(httpserver, tenant, 2, dateCreated="2025-12-30T23:30:00+02:00")
     create_orders(httpserver, tenant, 3, dateCreated="2025-12-31T00:30:00+02:00")
-    store = OrderDAO(table_name, clients.dynamodb())
+    store = Table(table_name, clients.dynamodb())
 
     # When audited in that zone, and (wrongly) in UTC
     local = list(audit.NumberingAudit(store, ZoneInfo("Africa/Johannesburg")).tenant(tenant))
@@ -303,7 +304,7 @@ def test_the_index_holds_a_hash_of_the_address_never_the_address(lambda_env, htt
 class Interrupting:
     """The real DAO, with Ctrl-C pressed after `after` items were keyed."""
 
-    def __init__(self, dao: OrderDAO, after: int) -> None:
+    def __init__(self, dao: Table, after: int) -> None:
         self._dao, self._left = dao, after
 
     def items_without_new_keys(self, *args: Any, **kwargs: Any) -> Any:
@@ -342,7 +343,7 @@ def test_migrate_keys_older_orders_resumes_after_an_interruption_and_touches_not
     state = tmp_path / "state.json"
 
     # When a migration in pages of 4 is interrupted after 10 items, then the command is run to the end, twice
-    dao = OrderDAO(table, clients.dynamodb())
+    dao = Table(table, clients.dynamodb())
     with pytest.raises(KeyboardInterrupt):
         migrate(Interrupting(dao, 10), MigrationState(table), state, max_wcu=1000, page_size=4)
     saved = MigrationState.load(state, table)
@@ -464,7 +465,7 @@ def test_without_deep_the_audit_keeps_to_the_counters_and_says_so(lambda_env, ht
 def test_a_deep_scan_is_held_to_max_rcu_and_finds_each_days_tenants(lambda_env, httpserver, dynamodb, monkeypatch):
     # Given the damaged day's table, and a rate limit of 2 read units a second (moto reports 1 a page)
     table, intact, counterless = counterless_day(httpserver, dynamodb, monkeypatch)
-    store = OrderDAO(table, clients.dynamodb())
+    store = Table(table, clients.dynamodb())
     pages: list[tuple[int, float]] = []
 
     # When the tenants of the 29th..31st are found by a scan in pages of one order (4 orders and a counter)

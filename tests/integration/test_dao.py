@@ -1,4 +1,4 @@
-"""OrderDAO against the moto server: conditions, cancellation reasons and reads, through the real wire."""
+"""`store.table.Table` against the moto server: conditions, cancellation reasons and reads, through the real wire."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from decimal import Decimal
 import boto3
 import pytest
 
-from order_creator.dao import OrderDAO
 from order_creator.models import BillingAddress, Order, OrderStatus
 from order_creator.ports import CounterKey, NumberBlock, OrderKey
+from order_creator.store.table import Table
 from tests.factories import new_tenant
 
 DAY = date(2025, 12, 30)
@@ -40,7 +40,7 @@ def order(tenant: str, order_id: str, number: int, cart_id: str = "c1") -> Order
 
 @pytest.fixture
 def dao(table_name, moto_url):
-    return OrderDAO(table_name, boto3.client("dynamodb", endpoint_url=moto_url))
+    return Table(table_name, boto3.client("dynamodb", endpoint_url=moto_url))
 
 
 def test_a_block_commits_its_counter_and_orders_together(dao):
@@ -83,12 +83,12 @@ def test_an_existing_order_is_reported_with_its_cart(dao):
     assert dao.read([], [counter]).counters == {counter: 1}
 
 
-def counted_dao(table_name: str, moto_url: str) -> tuple[OrderDAO, list[str]]:
+def counted_dao(table_name: str, moto_url: str) -> tuple[Table, list[str]]:
     """A DAO whose client records the name of every request it makes (botocore's own events)."""
     client = boto3.client("dynamodb", endpoint_url=moto_url)
     calls: list[str] = []
     client.meta.events.register("after-call.dynamodb", lambda model, **_: calls.append(model.name))
-    return OrderDAO(table_name, client), calls
+    return Table(table_name, client), calls
 
 
 def test_a_read_and_a_write_are_one_request_each(table_name, moto_url):

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from order_creator import cli, clients, events
-from order_creator.dao import OrderDAO
 from order_creator.deadlines import call_worst_case_seconds
 from order_creator.event_operations import create_bus_with_queue_target, delivered_events, replay
 from order_creator.events import EventPublisher
 from order_creator.local.stream import StreamWorker
 from order_creator.operations import create_table
+from order_creator.store.table import Table
 from tests.factories import (
     ORDER_CREATED_FIELDS,
     cart,
@@ -220,7 +220,7 @@ def test_a_replay_publishes_a_tenants_events_for_a_time_range_from_the_table(pip
 
     # When the second day is replayed
     report = replay(
-        OrderDAO(pipeline.table, clients.dynamodb()),
+        Table(pipeline.table, clients.dynamodb()),
         EventPublisher(clients.events(), pipeline.bus),
         tenant,
         created_from=date(2025, 12, 31),

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from order_creator import audit, day_check, events
-from order_creator.dao import customer_partition, table_definition
+from order_creator.store.keys import customer_partition, table_definition
 from tests.factories import lambda_context, new_tenant
 from tests.integration.test_worker import ORDER_CREATOR
 

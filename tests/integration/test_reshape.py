@@ -13,8 +13,9 @@ import boto3
 import pytest
 
 from order_creator import reshape
-from order_creator.dao import OrderDAO, order_item, table_definition
 from order_creator.models import exact_json
+from order_creator.store.keys import order_item, table_definition
+from order_creator.store.table import Table
 from tests.factories import new_tenant, unmarshal
 from tests.integration.test_access_patterns import _marshalled, three_line_order
 from tests.template_table import previous_definition
@@ -86,7 +87,7 @@ def test_migrate_reshapes_the_indexes_and_removes_the_copies_resuming_after_an_i
         for i in table_definition(table)["GlobalSecondaryIndexes"]
     }
     # every order is as this version writes it (nothing else changed), the counter untouched
-    dao = OrderDAO(table, client)
+    dao = Table(table, client)
     stored = sorted((o for o, _ in dao.list_orders(tenant)), key=lambda o: o["id"])
     expected = sorted((unmarshal(_marshalled(order_item(o))) for o in orders), key=lambda o: o["id"])
     assert stored == expected

@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pytest
 
-from order_creator.dao import table_definition
 from order_creator.settings import Settings, TableSettings
+from order_creator.store.keys import table_definition
 from tests.factories import cart, invoke, message, new_tenant, orders_of, record, serve_cart, unmarshal
 
 ROOT = Path(__file__).resolve().parents[2]

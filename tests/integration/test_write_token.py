@@ -10,9 +10,9 @@ from typing import Any
 
 import boto3
 
-from order_creator.dao import OrderDAO
 from order_creator.models import Order
 from order_creator.ports import CounterKey, NumberBlock
+from order_creator.store.table import Table
 
 
 def _order(tenant: str, number: int, stamp: str = "2026-12-07T03:00:00.000Z") -> Order:
@@ -62,7 +62,7 @@ def test_a_write_carries_a_token_of_its_content(moto_url: str, table_name: str) 
     client.meta.events.register(
         "before-send.dynamodb.TransactWriteItems", lambda request, **_: sent.append(json.loads(request.body))
     )
-    dao = OrderDAO(table_name, client)
+    dao = Table(table_name, client)
     counter = CounterKey("token-tenant", date(2025, 12, 30))
 
     def block(previous: int, stamp: str = "2026-12-07T03:00:00.000Z") -> list[NumberBlock]:

@@ -53,7 +53,7 @@ class Rig:
 
     def new_table(self) -> str:
         """Another table with the contract's schema, deleted after the test."""
-        from order_creator.dao import table_definition
+        from order_creator.store.keys import table_definition
 
         name = f"rel-{uuid.uuid4().hex[:12]}"
         self.dynamodb.create_table(**table_definition(name))

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from order_creator import cli
-from order_creator.dao import table_definition
 from order_creator.local.run import LocalMessage, ResultRow, load_messages
 from order_creator.models import exact_json
 from order_creator.operations import message_summary, render_table
 from order_creator.settings import Settings
+from order_creator.store.keys import table_definition
 from order_creator.worker import Tally, WorkerContext, plural
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from order_creator.dao import customer_partition, mailbox_key
+from order_creator.store.keys import customer_partition, mailbox_key
 
 KELVIN = "\u212a"
 

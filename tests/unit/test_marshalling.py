@@ -13,8 +13,10 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from order_creator.dao import _marshal, _marshal_sized, _unmarshal
 from order_creator.models import OrderStatus
+from order_creator.store.attributes import marshal as _marshal
+from order_creator.store.attributes import marshal_sized as _marshal_sized
+from order_creator.store.attributes import unmarshal as _unmarshal
 
 _scalars = st.one_of(
     st.text(max_size=20),
@@ -118,11 +120,12 @@ def test_the_handler_path_does_not_import_boto3():
     # Then boto3 (16 ms of a cold start beyond botocore) is never imported: the Lambda pays botocore only
     code = (
         "import sys\n"
-        "from order_creator import handler, cart, dao, clients, dead_letters\n"
+        "from order_creator import handler, cart, clients, dead_letters\n"
+        "from order_creator.store import attributes, orders\n"
         "from order_creator.models import OrderStatus\n"
         "from decimal import Decimal\n"
         "item = {'a': [Decimal('1.5'), 2, True, None, {'b': 'c'}], 'status': OrderStatus.PAID}\n"
-        "assert dao._unmarshal(dao._marshal(item)) == item\n"
+        "assert attributes.unmarshal(attributes.marshal(item)) == item\n"
         "print('boto3' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

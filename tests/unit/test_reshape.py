@@ -7,7 +7,7 @@ import copy
 from typing import Any
 
 from order_creator import reshape
-from order_creator.dao import table_definition
+from order_creator.store.keys import table_definition
 from tests.template_table import previous_definition
 
 

@@ -165,8 +165,8 @@ def _dlq_redrive(args: argparse.Namespace) -> int:
 
 def _table_create(args: argparse.Namespace) -> int:
     from order_creator import clients
-    from order_creator.dao import table_definition
     from order_creator.operations import create_table
+    from order_creator.store.keys import table_definition
 
     name = _table_of(args)
     create_table(clients.dynamodb(), name)
@@ -197,9 +197,9 @@ def _table_migrate(args: argparse.Namespace) -> int:
 
 def _dao(args: argparse.Namespace) -> Any:
     from order_creator import clients
-    from order_creator.dao import OrderDAO
+    from order_creator.store.table import Table
 
-    return OrderDAO(_table_of(args), clients.dynamodb())
+    return Table(_table_of(args), clients.dynamodb())
 
 
 def _table_of(args: argparse.Namespace) -> str:

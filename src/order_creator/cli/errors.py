@@ -42,7 +42,7 @@ def _missing_indexes(table: str) -> list[str]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from order_creator import clients
-    from order_creator.dao import table_definition
+    from order_creator.store.keys import table_definition
 
     try:
         found = clients.dynamodb().describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])

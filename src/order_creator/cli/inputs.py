@@ -44,7 +44,7 @@ def _decode_cursor(cursor: str, *, tenant: str | None = None, listing: str | Non
     return position
 
 
-# What a listing's position holds, by the options that chose its index (dao.list_orders).
+# What a listing's position holds, by the options that chose its index (store.listings.OrderListings.list_orders).
 _CURSOR_KEYS = {
     "without --from/--to/--email": {"PK", "SK"},
     "with --from/--to": {"PK", "SK", "GSI1_PK", "GSI1_SK"},

@@ -18,7 +18,7 @@ _TABLE_COLUMNS = (("ORDER ID", 36), ("ORDER NUMBER", 18), ("STATUS", 15), ("TOTA
 
 
 def _orders_get(args: argparse.Namespace) -> int:
-    from order_creator.dao import CUSTOMER_INDEX_ATTRIBUTES
+    from order_creator.store.keys import CUSTOMER_INDEX_ATTRIBUTES
 
     dao = _dao(args)
     order = dao.get_order(args.order_id)
@@ -142,8 +142,8 @@ def _scan_progress_line(pages: int, read_units: float) -> None:
 
 
 def _order_json(order: dict[str, Any]) -> str:
-    from order_creator.dao import order_key
     from order_creator.models import exact_json
+    from order_creator.store.keys import order_key
 
     keys = {*order_key("", ""), "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "GSI3_PK", "GSI3_SK", "entityType"}
     return exact_json({k: _json_value(v) for k, v in order.items() if k not in keys})

@@ -191,9 +191,9 @@ def _run(
     err: IO[str],
 ) -> int:
     from order_creator import clients
-    from order_creator.dao import OrderDAO
     from order_creator.interrupts import Interrupted
     from order_creator.settings import Settings
+    from order_creator.store.listings import OrderListings
     from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker, plural, polling_client
 
     settings = Settings.from_env()
@@ -236,7 +236,7 @@ def _run(
 
     stream = _publish_events(dynamodb, settings.table_name, err)
     dead = {letter.source_message_id: letter for letter in inspect_dead_letters(sqs, dlq_url)}
-    dao = OrderDAO(settings.table_name, dynamodb)
+    dao = OrderListings(settings.table_name, dynamodb)
     rows = [_row(mid, m, dead.get(mid), dao) for mid, m in zip(message_ids, messages, strict=True)]
     delivered = delivered_events(sqs, target_url)
     rows, strays = with_events(rows, delivered)

@@ -1,0 +1,142 @@
+"""Attribute values: an item marshalled for the low-level client and sized by DynamoDB's rules, in one walk,
+and unmarshalled back, as boto3's `TypeSerializer` / `TypeDeserializer` would, without importing boto3."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
+from functools import cache
+from typing import Any
+
+# boto3's DYNAMODB_CONTEXT (boto3.dynamodb.types): 38 significant digits, exponents within the table's range,
+# and any rounding an error rather than a silent change of the amount.
+_TABLE_NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
+
+
+def marshal(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The item as attribute values (as boto3's `TypeSerializer` makes them)."""
+    return marshal_sized(item)[0]
+
+
+def marshal_sized(item: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """The item as attribute values, and its size in bytes by DynamoDB's rules, in one walk."""
+    marshalled: dict[str, Any] = {}
+    size = 0
+    for name, value in item.items():
+        marshalled[name], value_size = _attribute_value(value)
+        size += _text_size(name) + value_size
+    return marshalled, size
+
+
+def _attribute_value(value: Any) -> tuple[dict[str, Any], int]:
+    """What boto3's `TypeSerializer` makes of `value`, and its size by DynamoDB's rules (strings in UTF-8 bytes,
+    a number 1 byte per 2 significant digits + 1, at most 21; booleans and null 1 byte; lists and maps 3 bytes
+    plus 1 byte per element plus their contents).
+
+    Strings (subclasses too), maps, lists, numbers (with boto3's check that DynamoDB can hold them: `DecimalException`
+    otherwise), booleans and None map one to one; anything rarer (sets, binary, other mappings and sequences)
+    goes to `TypeSerializer` itself. Doing the common kinds here keeps boto3 out of the handler's cold start
+    (importing it costs about 16 ms of CPU beyond botocore's) and its type dispatch (up to nine checks per
+    value) out of the warm path; the kinds are told by exact type first (an isinstance check against `Mapping`
+    costs more than the counting). `tests/unit/test_marshalling.py` holds both equal to boto3 and to the rules.
+    """
+    kind = type(value)
+    if kind is str:
+        return {"S": value}, _text_size(value)
+    if kind is dict:
+        return _map_value(value)
+    if kind is list:
+        return _list_value(value)
+    if kind is Decimal or kind is int:
+        number = str(_TABLE_NUMBERS.create_decimal(value))
+        if number in ("Infinity", "NaN"):  # as boto3 checks (models refuse every non-finite amount first)
+            raise TypeError("Infinity and NaN not supported")
+        return {"N": number}, _number_size(number)
+    if kind is bool:
+        return {"BOOL": value}, 1
+    if value is None:
+        return {"NULL": True}, 1
+    if isinstance(value, str):  # a str subclass, such as the order's status
+        return {"S": value}, _text_size(value)
+    serialized: dict[str, Any] = _boto3_types()[0].serialize(value)
+    return serialized, _rare_size(serialized)
+
+
+def _map_value(value: dict[Any, Any]) -> tuple[dict[str, Any], int]:
+    inner: dict[str, Any] = {}
+    size = 3
+    for key, item in value.items():
+        inner[key], item_size = _attribute_value(item)
+        size += 1 + _text_size(key) + item_size
+    return {"M": inner}, size
+
+
+def _list_value(value: list[Any]) -> tuple[dict[str, Any], int]:
+    items = []
+    size = 3
+    for item in value:
+        marshalled, item_size = _attribute_value(item)
+        items.append(marshalled)
+        size += 1 + item_size
+    return {"L": items}, size
+
+
+def _text_size(text: Any) -> int:
+    # a lone surrogate, which UTF-8 cannot encode, counts its 3 bytes: sizing never refuses (load_json does)
+    return len(text) if type(text) is str and text.isascii() else len(str(text).encode("utf-8", "surrogatepass"))
+
+
+def _number_size(number: str) -> int:
+    """The size of a number as `str(Decimal)` writes it: its coefficient's digits, leading zeros aside."""
+    digits = len(number.lstrip("-").partition("E")[0].replace(".", "").lstrip("0")) or 1
+    return min(21, (digits + 1) // 2 + 1)
+
+
+_SCALAR_SIZES: dict[str, Callable[[Any], int]] = {"S": _text_size, "N": _number_size, "B": len}
+
+
+def _rare_size(value: dict[str, Any]) -> int:
+    """The size of an attribute value `TypeSerializer` made (a set counts as a list of its members)."""
+    (kind, inner), *_ = value.items()
+    if kind in _SCALAR_SIZES:
+        return _SCALAR_SIZES[kind](inner)
+    if kind in ("SS", "NS", "BS"):
+        return 3 + sum(1 + _SCALAR_SIZES[kind[0]](member) for member in inner)
+    if kind == "M":
+        return 3 + sum(1 + _text_size(k) + _rare_size(v) for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + _rare_size(v) for v in inner)
+    return 1  # BOOL, NULL
+
+
+def unmarshal(item: dict[str, Any]) -> dict[str, Any]:
+    """The item of attribute values as Python values (as boto3's `TypeDeserializer` makes them)."""
+    return {key: _python_value(value) for key, value in item.items()}
+
+
+def _python_value(value: dict[str, Any]) -> Any:
+    """What boto3's `TypeDeserializer` makes of an attribute value: `N` as `Decimal`, sets and binary by boto3."""
+    if not value:
+        return _boto3_types()[1].deserialize(value)  # boto3's own error
+    kind, inner = next(iter(value.items()))  # boto3 reads the first key, as here
+    if kind == "S":
+        return inner
+    if kind == "N":
+        return _TABLE_NUMBERS.create_decimal(inner)
+    if kind == "M":
+        return {key: _python_value(v) for key, v in inner.items()}
+    if kind == "L":
+        return [_python_value(v) for v in inner]
+    if kind == "BOOL":
+        return inner
+    if kind == "NULL":
+        return None
+    return _boto3_types()[1].deserialize(value)
+
+
+@cache
+def _boto3_types() -> tuple[Any, Any]:
+    """boto3's serializer and deserializer, imported for the first value the table holds rarely (sets, binary)."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
