@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from order_creator.dao import table_definition
-from order_creator.operations import enqueue
+from order_creator.queues import enqueue
 from tests.factories import message
 from tests.integration.test_cli import HoldingProxy, assert_no_traceback, interrupt, start
 from tests.integration.test_worker import ORDER_CREATOR
