@@ -248,9 +248,9 @@ def run(orders: int) -> dict[str, Any]:
     try:
         os.environ["AWS_ENDPOINT_URL"] = servers.start("moto")["moto"]
         from order_creator import clients
-        from order_creator.event_operations import create_bus_with_queue_target
         from order_creator.local.cart_api import CartApiServer
-        from order_creator.operations import create_table
+        from order_creator.queues import create_bus_with_queue_target
+        from order_creator.tooling import create_table
 
         table = f"bench-events-{uuid.uuid4().hex[:8]}"
         dynamodb, sqs, streams = clients.dynamodb(), clients.sqs(), clients.dynamodb_streams()

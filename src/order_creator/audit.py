@@ -42,10 +42,8 @@ __all__ = [  # check_orders and DayAudit are day_check's, offered here with the 
     "NumberingAudit",
     "check_orders",
     "days",
-    "describe",
     "lambda_handler",
     "neighbourhood",
-    "run_command",
 ]
 
 # What the check reads of an order: its key, id, number and when it was created (the creation key as a fallback).
@@ -253,55 +251,6 @@ def neighbourhood(first: date, last: date) -> tuple[date, date]:
     before = min(NEIGHBOUR_DAYS, (first - date.min).days)
     after = min(NEIGHBOUR_DAYS, (date.max - last).days)
     return first - timedelta(days=before), last + timedelta(days=after)
-
-
-# the command ------------------------------------------------------------------------------------------
-
-
-def run_command(
-    audit: NumberingAudit,
-    *,
-    tenant_id: str | None,
-    first: date | None,
-    last: date,
-    as_json: bool,
-    out: Callable[[str], None],
-    also: Iterable[str] = (),
-) -> tuple[int, int]:
-    """`order-creator orders audit`: one line per (tenant, day) checked, to `out`; returns the days checked and
-    the days that failed. With a tenant: its days within first..last; without: those of every tenant found
-    (`NumberingAudit.every_tenant`; `also`: tenants found by `NumberingAudit.tenants_by_scan`)."""
-    every_tenant = audit.every_tenant(first or last, last, also)
-    verdicts = audit.tenant(tenant_id, first, last) if tenant_id else every_tenant
-    checked = failed = 0
-    for verdict in verdicts:
-        checked += 1
-        failed += not verdict.ok
-        out(_json_line(verdict) if as_json else describe(verdict))
-    return checked, failed
-
-
-def describe(verdict: DayAudit, most: int = 10) -> str:
-    """One line for a person: the (tenant, day), its counter and orders, and each kind of violation named."""
-    orders = f"{verdict.orders} order" + ("" if verdict.orders == 1 else "s")
-    counter = "unreadable" if verdict.counter is None else verdict.counter
-    head = f"{verdict.day.isoformat()}  {verdict.tenant_id}  counter {counter}, {orders}"
-    if verdict.ok:
-        return f"{head}: ok"
-    parts = []
-    for kind in KINDS:
-        found: list[Any] = getattr(verdict, kind)
-        total = verdict.missing_count if kind == "missing" else len(found)
-        if found:
-            shown = ", ".join(str(value) for value in found[:most])
-            parts.append(f"{kind} {shown}" + (f" (+{total - most} more)" if total > most else ""))
-    return f"{head}: FAILED: " + "; ".join(parts)
-
-
-def _json_line(verdict: DayAudit) -> str:
-    import json
-
-    return json.dumps(verdict.document())
 
 
 # the nightly audit ------------------------------------------------------------------------------------

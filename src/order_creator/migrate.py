@@ -14,7 +14,6 @@ skipped and named by its keys, never its values; the rest is done, and the comma
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -22,9 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from order_creator import reshape
-from order_creator.operations import OperationError
-
-SKIPS_SHOWN = 20  # skipped items named one a line; past this, only counted
+from order_creator.tooling import OperationError
 
 
 class MigrationStore(Protocol):
@@ -180,69 +177,3 @@ def migrate(
         if progress is not None:
             progress(state)
     return state
-
-
-def run_command(store: MigrationStore, table: str, state_path: Path, *, max_wcu: float, terminal: bool) -> int:
-    """`order-creator table migrate`: start or continue, show progress on stderr, name each skipped item by its
-    keys, say where an interruption stopped; the exit code (0 done, 1 done but items skipped, 128 + the signal
-    when interrupted)."""
-    state = MigrationState.load(state_path, table)
-    if state is None or state.finished:
-        state = MigrationState(table)
-    else:
-        _say(f"migrate: continuing from {state_path} (after page {state.pages})")
-    try:
-        state.save(state_path)  # before any work: a state the next run can continue from, in a writable place
-    except OSError as error:
-        raise OperationError(
-            f"cannot write the migration's state file {state_path} ({error.strerror or error}): "
-            "pass --state FILE in a directory you can write"
-        ) from None
-    shown = [0]
-
-    def progress(done: MigrationState) -> None:
-        line = (
-            f"migrate: {done.pages} page(s), keyed {done.orders} orders and {done.counters} counters, "
-            f"{done.unchanged} already keyed, {done.skipped} skipped, {done.write_units:g} write units"
-        )
-        print(f"\r\033[K{line}" if terminal else line, end="" if terminal else "\n", file=sys.stderr, flush=True)
-
-    def skipped(item: dict[str, Any], reason: str) -> None:
-        shown[0] += 1
-        if shown[0] <= SKIPS_SHOWN:
-            keys = f"PK={_key(item.get('PK'))} SK={_key(item.get('SK'))}"
-            _say(("\n" if terminal else "") + f"migrate: skipped {keys}: {reason}")
-
-    try:
-        state = migrate(store, state, state_path, max_wcu=max_wcu, progress=progress, skipped=skipped)
-        reshape.run(store.shape(), state_path, max_wcu=max_wcu, say=_say)  # indexes and items to this version's shape
-    except KeyboardInterrupt as interrupt:
-        state.save(state_path)  # the position after the last page done
-        _say(
-            ("\n" if terminal else "")  # end the progress line first
-            + f"migrate: interrupted after page {state.pages}, saved in {state_path}: run the same command to continue"
-        )
-        return int(getattr(interrupt, "exit_code", 130))
-    if terminal:
-        _say("")
-    state_path.unlink(missing_ok=True)
-    _say(
-        f"migrate: done: {state.orders} orders and {state.counters} counters keyed, "
-        f"{state.unchanged} already keyed, {state.skipped} skipped"
-    )
-    if state.skipped:
-        _say(
-            f"migrate: {state.skipped} item(s) could not be keyed (named above by their keys, at most {SKIPS_SHOWN}): "
-            "fix or delete them, then run the same command again"
-        )
-        return 1
-    return 0
-
-
-def _key(value: object) -> str:
-    text = str(value)
-    return repr(text if len(text) <= 100 else text[:100] + "...")
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

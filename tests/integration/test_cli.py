@@ -23,7 +23,7 @@ import requests
 
 from order_creator.local.run import EXAMPLES
 from order_creator.models import load_json
-from order_creator.operations import enqueue, inspect_dead_letters
+from order_creator.queues import enqueue, inspect_dead_letters
 from order_creator.store.keys import table_definition
 from order_creator.worker import SqsWorker
 from tests.factories import cart, invoke, message, new_tenant, orders_of, record, serve_cart

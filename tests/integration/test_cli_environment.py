@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from order_creator.operations import enqueue, inspect_dead_letters
+from order_creator.queues import enqueue, inspect_dead_letters
 from tests.factories import new_tenant
 from tests.integration import test_cli
 from tests.integration.test_cli import order_creator, without_aws

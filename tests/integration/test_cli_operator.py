@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from order_creator.operations import enqueue
+from order_creator.queues import enqueue
 from order_creator.store.keys import table_definition
 from tests.factories import message
 from tests.integration.test_cli import HoldingProxy, assert_no_traceback, interrupt, start

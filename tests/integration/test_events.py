@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from order_creator import cli, clients, events
+from order_creator.cli.events import replay
 from order_creator.deadlines import call_worst_case_seconds
-from order_creator.event_operations import create_bus_with_queue_target, delivered_events, replay
 from order_creator.events import EventPublisher
 from order_creator.local.stream import StreamWorker
-from order_creator.operations import create_table
+from order_creator.queues import create_bus_with_queue_target, delivered_events
 from order_creator.store.table import Table
+from order_creator.tooling import create_table
 from tests.factories import (
     ORDER_CREATED_FIELDS,
     cart,

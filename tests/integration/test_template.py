@@ -438,8 +438,8 @@ def test_the_publisher_reads_the_tables_stream_and_publishes_to_the_templates_bu
     deployed, function_env, httpserver, dynamodb, sqs, moto_url, monkeypatch
 ):
     from order_creator import clients, events
-    from order_creator.event_operations import delivered_events
     from order_creator.local.stream import StreamWorker
+    from order_creator.queues import delivered_events
 
     # Given the template's bus (with a consumer's rule to a queue) and the publisher's environment from the template
     events_client = boto3.client("events", endpoint_url=moto_url)

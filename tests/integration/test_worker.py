@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from order_creator.local import CartApiServer
-from order_creator.operations import create_queue_with_dlq, enqueue, inspect_dead_letters
+from order_creator.queues import create_queue_with_dlq, enqueue, inspect_dead_letters
 from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker, Tally
 from tests.factories import assert_gapless, cart, message, new_tenant, orders_of
 

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from order_creator.local import CartApiServer
-from order_creator.operations import enqueue
+from order_creator.queues import enqueue
 from order_creator.worker import SqsWorker
 from tests.factories import assert_gapless, cart, message, new_tenant, orders_of
 from tests.integration.test_worker import ORDER_CREATOR, new_queue, queue_counts

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from order_creator.operations import enqueue
+from order_creator.queues import enqueue
 from order_creator.worker import SqsWorker
 from tests.integration.test_worker import new_queue, queue_counts
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from order_creator import clients, events
-from order_creator.event_operations import create_bus_with_queue_target, delivered_events
 from order_creator.local.stream import StreamWorker
-from order_creator.operations import create_table
+from order_creator.queues import create_bus_with_queue_target, delivered_events
+from order_creator.tooling import create_table
 from tests.factories import forget_clients
 from tests.reliability import faults as f
 from tests.reliability.child import run_in_child

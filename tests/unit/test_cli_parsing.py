@@ -17,9 +17,10 @@ import pytest
 from order_creator import cli
 from order_creator.local.run import LocalMessage, ResultRow, load_messages
 from order_creator.models import exact_json
-from order_creator.operations import message_summary, render_table
+from order_creator.queues import message_summary
 from order_creator.settings import Settings
 from order_creator.store.keys import table_definition
+from order_creator.tooling import render_table
 from order_creator.worker import Tally, WorkerContext, plural
 
 
@@ -260,7 +261,7 @@ def test_an_error_a_library_makes_of_the_interrupt_is_still_one_line(monkeypatch
             raise ValueError("schema could not be built") from interrupt
         return 0
 
-    monkeypatch.setattr(cli, "_cart_api", command)
+    monkeypatch.setattr(cli.pipeline, "_cart_api", command)
 
     # When the command runs
     code = cli.main(["cart-api", "--port", "0"])
@@ -275,6 +276,6 @@ def test_an_error_with_no_signal_behind_it_is_not_taken_for_one(monkeypatch):
     def command(_args):
         raise ValueError("a bug")
 
-    monkeypatch.setattr(cli, "_cart_api", command)
+    monkeypatch.setattr(cli.pipeline, "_cart_api", command)
     with pytest.raises(ValueError, match="a bug"):
         cli.main(["cart-api", "--port", "0"])

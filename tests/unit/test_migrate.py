@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from order_creator.migrate import MigrationState, RateLimit
-from order_creator.operations import OperationError
+from order_creator.tooling import OperationError
 
 
 def test_the_rate_limit_waits_until_the_average_is_back_under_it():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from order_creator.operations import inspect_dead_letters
+from order_creator.queues import inspect_dead_letters
 
 
 class ClockedQueue:

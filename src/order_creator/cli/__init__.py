@@ -26,37 +26,11 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
 
-from order_creator.cli.base import EXIT_FAILED, EXIT_USAGE, UsageError, _err
-from order_creator.cli.commands import (
-    _cart_api,
-    _dlq_inspect,
-    _dlq_redrive,
-    _events,
-    _local,
-    _queue_send,
-    _table_create,
-    _table_migrate,
-    _worker,
-)
+from order_creator.cli import dlq, events, orders, pipeline, queue, table
+from order_creator.cli.base import EXIT_FAILED, EXIT_USAGE, UsageError, _err, _Help, _Parser
 from order_creator.cli.errors import _client_error
-from order_creator.cli.inputs import (
-    _bounded_int,
-    _day,
-    _decode_cursor,
-    _encode_cursor,
-    _endpoint,
-    _endpoint_problem,
-    _moment,
-    _order_id,
-    _positive,
-    _resource_name,
-    _table_name,
-    _tenant_id,
-)
-from order_creator.cli.orders import _orders_audit, _orders_get, _orders_list
+from order_creator.cli.inputs import _decode_cursor, _encode_cursor, _endpoint_problem, _moment
 from order_creator.interrupts import Interrupted, handle_signals, received
 
 # What the tests and other modules use of the package besides `main` and `build_parser`.
@@ -79,22 +53,6 @@ _ENDPOINT_VARIABLES = (  # what --endpoint-url points at the endpoint: every ser
     "AWS_ENDPOINT_URL_EVENTBRIDGE",
     "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
 )
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line on stderr, not the whole usage text."""
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-class _Help(argparse.RawDescriptionHelpFormatter):
-    """Every option's help ends with its default, when it has one worth showing."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
-            text += " (default: %(default)s)"
-        return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,200 +117,14 @@ def _point_clients(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: a parser per subcommand, each naming the function that runs it (`command`)."""
+    """The command line: a parser per subcommand, each naming the function that runs it (`command`); each
+    command group's module adds its own (`register`)."""
     parser = _Parser(prog="order-creator", description=__doc__, formatter_class=_Help)
     parser.add_argument("--version", action="version", version=f"order-creator {_version()}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-
-    local = _command(commands, "local", "run the example end to end on one machine", endpoint=_LOCAL_ENDPOINT)
-    local.add_argument("--messages", metavar="FILE", type=Path, help="messages file (default: examples/messages.json)")
-    local.add_argument(
-        "--carts", metavar="FILE", type=Path, help="carts the local Cart API serves (default: examples/carts.json)"
-    )
-    local.add_argument(
-        "--name",
-        type=_resource_name,
-        help="name of the table and the queue (its dead-letter queue: NAME-dlq) (default: orders-local-<random>)",
-    )
-    local.add_argument("--timeout", metavar="SECONDS", type=_positive(float), default=120, help="give up after")
-    local.set_defaults(command=_local)
-
-    cart_api = _command(commands, "cart-api", "serve a carts file as the Cart API on loopback", endpoint=None)
-    cart_api.add_argument(
-        "--carts", metavar="FILE", type=Path, help="a JSON array of carts (default: examples/carts.json)"
-    )
-    cart_api.add_argument("--port", metavar="N", type=_bounded_int(0, 65535), default=8080, help="0: any free port")
-    cart_api.set_defaults(command=_cart_api)
-
-    worker = _command(commands, "worker", "consume an SQS queue with the Lambda handler")
-    worker.add_argument("--queue-url", metavar="URL", required=True, help="the source queue")
-    worker.add_argument(
-        "--batch-size", metavar="N", type=_bounded_int(1, 10), default=10, help="messages per batch (1-10)"
-    )
-    worker.add_argument(
-        "--wait-seconds", metavar="SECONDS", type=_bounded_int(0, 20), default=20, help="long-poll wait (0-20)"
-    )
-    worker.add_argument(
-        "--visibility-timeout",
-        metavar="SECONDS",
-        type=_bounded_int(1, 43200),
-        help="how long a received batch stays hidden: the handler's time (default: the queue's own)",
-    )
-    worker.add_argument("--until-empty", action="store_true", help="stop once the queue holds no message at all")
-    worker.set_defaults(command=_worker)
-
-    queue = _group(commands, "queue", "the source queue")
-    send = _command(queue, "send", "send a messages file to a queue (as a producer would)")
-    send.add_argument("--queue-url", metavar="URL", required=True, help="the queue to send to")
-    send.add_argument(
-        "--messages", metavar="FILE", type=Path, help="as local --messages (default: examples/messages.json)"
-    )
-    send.set_defaults(command=_queue_send)
-
-    orders = _group(commands, "orders", "read orders")
-    get = _command(orders, "get", "one order by id (OrderByIdIndex)")
-    get.add_argument("order_id", metavar="ORDER_ID", type=_order_id, help="the order's id (a UUID)")
-    _table_option(get)
-    get.add_argument("--json", action="store_true", help="the whole order as one JSON object, amounts exact")
-    get.set_defaults(command=_orders_get)
-    listing = _command(orders, "list", "a tenant's orders, a page at a time")
-    listing.add_argument("--tenant", required=True, type=_tenant_id, help="the tenant id")
-    listing.add_argument("--status", choices=("PAID", "PENDING_PAYMENT"), help="only orders in this status")
-    listing.add_argument(
-        "--email",
-        metavar="ADDRESS",
-        help="one customer's orders (OrdersByCustomerIndex; ASCII case and surrounding blanks ignored)",
-    )
-    listing.add_argument(
-        "--from", dest="created_from", metavar="DATE", type=_moment, help="UTC day (YYYY-MM-DD) or ISO time with offset"
-    )
-    listing.add_argument("--to", dest="created_to", metavar="DATE", type=_moment, help="as --from; inclusive")
-    listing.add_argument("--limit", metavar="N", type=_bounded_int(1, 10**9), help="print at most N orders")
-    listing.add_argument("--after", metavar="CURSOR", help="continue after the cursor a previous --limit printed")
-    listing.add_argument(
-        "--page-size", metavar="N", type=_bounded_int(1, 1000), default=100, help="orders per DynamoDB query"
-    )
-    _table_option(listing)
-    listing.add_argument("--json", action="store_true", help="one JSON object per order and line, amounts exact")
-    listing.set_defaults(command=_orders_list)
-    audit = _command(orders, "audit", "check that every day's orders carry exactly 1..N")
-    audit.add_argument(
-        "--tenant", type=_tenant_id, help="one tenant, every day it has (default: every tenant found, see below)"
-    )
-    audit.add_argument("--from", dest="first_day", metavar="YYYY-MM-DD", type=_day, help="first business day")
-    audit.add_argument("--to", dest="last_day", metavar="YYYY-MM-DD", type=_day, help="last one (default: today)")
-    audit.add_argument(
-        "--timezone", metavar="ZONE", help="IANA zone of the business day (default: $ORDER_NUMBER_TIMEZONE, else UTC)"
-    )
-    _table_option(audit)
-    audit.add_argument("--json", action="store_true", help="one JSON object per (tenant, day) checked")
-    audit.add_argument(
-        "--deep",
-        action="store_true",
-        help="without --tenant: also find the tenants from the orders, by one scan of the whole table",
-    )
-    audit.add_argument(
-        "--max-rcu", metavar="N", type=_positive(float), default=100.0, help="with --deep: read units a second at most"
-    )
-    audit.epilog = _AUDIT_LIMIT
-    audit.set_defaults(command=_orders_audit)
-
-    dlq = _group(commands, "dlq", "the dead-letter queue")
-    inspect = _command(dlq, "inspect", "list dead letters and why, deleting nothing")
-    _dlq_url(inspect)
-    inspect.add_argument("--max", metavar="N", type=_bounded_int(1, 10**6), help="at most N messages")
-    inspect.add_argument("--json", action="store_true", help="one JSON object per line, body included")
-    inspect.set_defaults(command=_dlq_inspect)
-    redrive = _command(dlq, "redrive", "move dead letters back to the source queue")
-    _dlq_url(redrive)
-    redrive.add_argument(
-        "--to-queue-url", metavar="URL", help="target queue (default: the queue whose redrive policy names the DLQ)"
-    )
-    redrive.add_argument(
-        "--max", metavar="N", type=_bounded_int(1, 10**6), help="move at most N messages (default: all it holds now)"
-    )
-    redrive.set_defaults(command=_dlq_redrive)
-
-    table = _group(commands, "table", "the orders table")
-    create = _command(table, "create", "create a table with the contract's schema")
-    _table_option(create)
-    create.set_defaults(command=_table_create)
-
-    events = _group(commands, "events", "order events (OrderCreated)")
-    show = _command(events, "show", "the events waiting in a rule's queue target")
-    show.add_argument("--queue-url", metavar="URL", required=True, help="the queue a rule on the bus delivers to")
-    show.add_argument("--max", metavar="N", type=_bounded_int(1, 10**6), help="at most N events")
-    show.add_argument("--json", action="store_true", help="one event detail per line")
-    show.set_defaults(command=_events, action="show")
-    replay = _command(events, "replay", "publish a tenant's events again, from the table")
-    replay.add_argument("--tenant", required=True, type=_tenant_id, help="the tenant id")
-    replay.add_argument(
-        "--from", dest="created_from", metavar="DATE", type=_moment, required=True, help="as orders list"
-    )
-    replay.add_argument("--to", dest="created_to", metavar="DATE", type=_moment, help="as --from; inclusive")
-    replay.add_argument("--bus", default=os.environ.get("EVENT_BUS_NAME"), help="(default: $EVENT_BUS_NAME)")
-    _table_option(replay)
-    replay.set_defaults(command=_events, action="replay")
-    migrate = _command(table, "migrate", "add this version's index keys to older items")
-    _table_option(migrate)
-    migrate.add_argument(
-        "--max-wcu", metavar="N", type=_positive(float), default=100.0, help="write units a second at most"
-    )
-    migrate.add_argument(
-        "--state", metavar="FILE", type=Path, help="progress file (default: ./order-creator-migrate-TABLE.json)"
-    )
-    migrate.set_defaults(command=_table_migrate)
+    for group in (pipeline, queue, orders, dlq, table, events):
+        group.register(commands)
     return parser
-
-
-_AUDIT_LIMIT = """\
-Without --tenant, the tenants are those with a counter on a day from a week before --from to a week after
---to (one query a day, never a scan), each audited on every day of --from..--to. A tenant whose counter of a
-day is gone (deleted by hand, restored from an older backup, lost by a bug) is found by its other counters, and
-that day fails (counter 0, its numbers "beyond" it); a tenant with no counter at all in those days is not
-found. --tenant finds it, and so does --deep, which also finds the tenants from the orders themselves: it
-reads the whole table once (every order and counter, whatever --from/--to), about 0.5 read units per 4 KB of
-table, held to --max-rcu a second; a 10 GB table costs about 1.3 million read units, 3.6 hours at 100 a second."""
-
-
-_ENDPOINT_HELP = "DynamoDB/SQS endpoint, e.g. an emulator: http://127.0.0.1:5000 (default: $AWS_ENDPOINT_URL, else AWS)"
-
-
-_LOCAL_ENDPOINT = (
-    "use this DynamoDB/SQS endpoint (your own emulator) instead of the embedded one "
-    "(default: $AWS_ENDPOINT_URL, else the embedded emulator; local never runs against AWS)"
-)
-
-
-def _group(commands: Any, name: str, description: str) -> Any:
-    """A command with actions of its own (`orders get`, `dlq inspect`): returns where to add them."""
-    group = commands.add_parser(name, help=description, description=description, formatter_class=_Help)
-    return group.add_subparsers(title="actions", required=True, metavar="ACTION")
-
-
-def _command(
-    commands: Any, name: str, description: str, *, endpoint: str | None = _ENDPOINT_HELP
-) -> argparse.ArgumentParser:
-    """A (sub)command's parser: its help shows every default; `endpoint` is its --endpoint-url help, None for none."""
-    parser: argparse.ArgumentParser = commands.add_parser(
-        name, help=description, description=description, formatter_class=_Help
-    )
-    if endpoint is not None:
-        parser.add_argument("--endpoint-url", metavar="URL", type=_endpoint, help=endpoint)
-    return parser
-
-
-# commands -------------------------------------------------------------------------------------------
-
-
-def _table_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--table", metavar="NAME", type=_table_name, help="the orders table (default: $DYNAMODB_TABLE_NAME)"
-    )
-
-
-def _dlq_url(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queue-url", metavar="URL", help="the dead-letter queue (default: $DEAD_LETTER_QUEUE_URL)")
 
 
 def _one_line(message: str, limit: int = 300) -> str:
@@ -375,7 +147,7 @@ def _user_error(error: Exception, args: argparse.Namespace | None) -> str | None
     )
 
     from order_creator.errors import ConfigurationError
-    from order_creator.operations import OperationError
+    from order_creator.tooling import OperationError
 
     if isinstance(error, UsageError | OperationError | ConfigurationError):
         return str(error)
@@ -409,7 +181,7 @@ def _version() -> str:
 
 
 # The commands that read a file the user names (messages, carts): its ValueError names the file, in one line.
-_FILE_COMMANDS = (_local, _queue_send, _cart_api)
+_FILE_COMMANDS = (pipeline._local, queue._queue_send, pipeline._cart_api)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

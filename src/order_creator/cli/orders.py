@@ -1,20 +1,57 @@
-"""`order-creator orders get | list | audit`: read the table's orders and check their numbering."""
+"""`order-creator orders get | list | audit`: read the table's orders (the audit of their numbering: `cli.audit`)."""
 
 from __future__ import annotations
 
 import argparse
 import base64
-import os
-import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
 from typing import Any
 
-from order_creator.cli.base import EXIT_FAILED, UsageError, _err, _shown
-from order_creator.cli.commands import _dao
-from order_creator.cli.inputs import _check_range, _decode_cursor, _encode_cursor, _listing_kind, _zone
+from order_creator.cli import audit
+from order_creator.cli.base import EXIT_FAILED, _command, _dao, _err, _group, _shown, _table_option
+from order_creator.cli.inputs import (
+    _bounded_int,
+    _check_range,
+    _decode_cursor,
+    _encode_cursor,
+    _listing_kind,
+    _moment,
+    _order_id,
+    _tenant_id,
+)
 
 _TABLE_COLUMNS = (("ORDER ID", 36), ("ORDER NUMBER", 18), ("STATUS", 15), ("TOTAL", 16), ("CREATED", 25))
+
+
+def register(commands: Any) -> None:
+    """`orders get`, `orders list` and `orders audit`."""
+    orders = _group(commands, "orders", "read orders")
+    get = _command(orders, "get", "one order by id (OrderByIdIndex)")
+    get.add_argument("order_id", metavar="ORDER_ID", type=_order_id, help="the order's id (a UUID)")
+    _table_option(get)
+    get.add_argument("--json", action="store_true", help="the whole order as one JSON object, amounts exact")
+    get.set_defaults(command=_orders_get)
+    listing = _command(orders, "list", "a tenant's orders, a page at a time")
+    listing.add_argument("--tenant", required=True, type=_tenant_id, help="the tenant id")
+    listing.add_argument("--status", choices=("PAID", "PENDING_PAYMENT"), help="only orders in this status")
+    listing.add_argument(
+        "--email",
+        metavar="ADDRESS",
+        help="one customer's orders (OrdersByCustomerIndex; ASCII case and surrounding blanks ignored)",
+    )
+    listing.add_argument(
+        "--from", dest="created_from", metavar="DATE", type=_moment, help="UTC day (YYYY-MM-DD) or ISO time with offset"
+    )
+    listing.add_argument("--to", dest="created_to", metavar="DATE", type=_moment, help="as --from; inclusive")
+    listing.add_argument("--limit", metavar="N", type=_bounded_int(1, 10**9), help="print at most N orders")
+    listing.add_argument("--after", metavar="CURSOR", help="continue after the cursor a previous --limit printed")
+    listing.add_argument(
+        "--page-size", metavar="N", type=_bounded_int(1, 1000), default=100, help="orders per DynamoDB query"
+    )
+    _table_option(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON object per order and line, amounts exact")
+    listing.set_defaults(command=_orders_list)
+    audit.register(orders)
 
 
 def _orders_get(args: argparse.Namespace) -> int:
@@ -73,74 +110,6 @@ def _orders_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _orders_audit(args: argparse.Namespace) -> int:
-    from order_creator import audit as numbering_audit
-    from order_creator.audit import NumberingAudit, neighbourhood, run_command
-
-    if args.timezone is not None:
-        zone = _zone(args.timezone, "--timezone")
-    else:
-        zone = _zone(os.environ.get("ORDER_NUMBER_TIMEZONE") or "UTC", "ORDER_NUMBER_TIMEZONE")
-    if not args.tenant and args.first_day is None:
-        raise UsageError("without --tenant, name the days with --from (a day's tenants are found from its counters)")
-    if args.tenant and args.deep:
-        raise UsageError("--deep is for every tenant: with --tenant, all of the tenant's orders are read already")
-    first, last = _audit_days(args.first_day, args.last_day, zone)
-    terminal = sys.stderr.isatty()
-    recheck = numbering_audit.RECHECK_SECONDS
-    audit = NumberingAudit(_dao(args), zone, recheck_seconds=recheck, progress=_progress_line if terminal else None)
-    also: set[str] = set()
-    if args.deep:
-        scanned = _scan_progress_line if terminal else None
-        also = audit.tenants_by_scan(args.first_day, last, max_rcu=args.max_rcu, progress=scanned)
-    checked, failed = run_command(
-        audit, tenant_id=args.tenant, first=first, last=last, as_json=args.json, out=print, also=also
-    )
-    if terminal:
-        print("\r\033[K", end="", file=sys.stderr)
-    _err(f"audited {checked} (tenant, day) pair(s), {audit.orders_checked} orders: {failed} failed")
-    if args.tenant and not checked:
-        days = f"from {first} to {last}" if first else f"up to {last}"
-        _err(f"order-creator: tenant {args.tenant} has no counter and no order {days}: is the tenant id right?")
-        return EXIT_FAILED
-    if args.deep:
-        _err(f"the tenants were found by a scan of the whole table too, read units spent: {audit.read_units_scanned:g}")
-    elif not args.tenant:
-        around = " to ".join(day.isoformat() for day in neighbourhood(first or last, last))
-        _err(f"the tenants were found from the counters of {around}: one with no counter there is found by --deep")
-    return EXIT_FAILED if failed else 0
-
-
-def _audit_days(first: date | None, last: date | None, zone: Any) -> tuple[date | None, date]:
-    """--from and --to (default: today in the zone), checked: in order, and each day's hours within the calendar
-    (0001-01-01 in Asia/Tokyo begins before the first instant UTC can write)."""
-    from order_creator.numbering import business_day, day_bounds
-
-    last = last or business_day(datetime.now(UTC), zone)
-    if first is not None and first > last:
-        raise UsageError(f"--from {first} is after --to {last}")
-    for option, day in (("--from", first), ("--to", last)):
-        try:
-            if day is not None:
-                day_bounds(day, zone)
-        except (OverflowError, ValueError):
-            raise UsageError(
-                f"{option} {day} in {zone} reaches outside the calendar UTC can write (0001-01-01 to 9999-12-31): "
-                "give a day within it"
-            ) from None
-    return first, last
-
-
-def _progress_line(days: int, orders: int) -> None:
-    line = f"audit: {days} (tenant, day) pair(s), {orders} orders checked so far"
-    print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
-
-
-def _scan_progress_line(pages: int, read_units: float) -> None:
-    line = f"audit --deep: {pages} page(s) of the table scanned, {read_units:g} read units"
-    print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
-
-
 def _order_json(order: dict[str, Any]) -> str:
     from order_creator.models import exact_json
     from order_creator.store.keys import order_key
@@ -163,7 +132,7 @@ def _json_value(value: Any) -> Any:
 
 
 def _money(order: dict[str, Any]) -> str:
-    from order_creator.operations import money
+    from order_creator.tooling import money
 
     return money(order)
 

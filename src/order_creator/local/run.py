@@ -23,20 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from order_creator.event_operations import create_bus_with_queue_target, delivered_events
 from order_creator.local.cart_api import CartApiServer
 from order_creator.models import exact_json, load_json
-from order_creator.operations import (
+from order_creator.queues import (
     DeadLetterMessage,
-    OperationError,
+    create_bus_with_queue_target,
     create_queue_with_dlq,
-    create_table,
+    delivered_events,
     enqueue,
     inspect_dead_letters,
     message_summary,
-    money,
-    render_table,
 )
+from order_creator.tooling import OperationError, create_table, money, render_table
 
 if TYPE_CHECKING:
     from order_creator.worker import BatchResult
@@ -190,15 +188,38 @@ def _run(
     out: IO[str],
     err: IO[str],
 ) -> int:
+    """Set up, enqueue, consume, publish the events, and print what became of every message (see `run_local`)."""
     from order_creator import clients
     from order_creator.interrupts import Interrupted
     from order_creator.settings import Settings
-    from order_creator.store.listings import OrderListings
-    from order_creator.worker import DELETE_MARGIN_SECONDS, SqsWorker, plural, polling_client
+    from order_creator.worker import polling_client
 
     settings = Settings.from_env()
     _logs_to_stderr()
     dynamodb, sqs = clients.dynamodb(), polling_client(wait_seconds=1)
+    queue_url, dlq_url, target_url = _set_up(dynamodb, sqs, settings, name, err)
+    message_ids = enqueue(sqs, queue_url, [m.body for m in messages])
+    _say(err, f"enqueued {len(message_ids)} messages from {messages_path}")
+    ended = _consume(sqs, queue_url, timeout_seconds, err)
+    stream = _publish_events(dynamodb, settings.table_name, err)
+    dead = {letter.source_message_id: letter for letter in inspect_dead_letters(sqs, dlq_url)}
+    rows = _rows(message_ids, messages, dead, dynamodb, settings.table_name)
+    ok = _report(rows, delivered_events(sqs, target_url), stream.errors, target_url, out)
+    if kept:
+        _say(err, f"the table and queues stay on {os.environ['AWS_ENDPOINT_URL']}; to go on with them:")
+        _say(err, f"  export DYNAMODB_TABLE_NAME={settings.table_name} DEAD_LETTER_QUEUE_URL={dlq_url}")
+        _say(err, f"  order-creator worker --queue-url {queue_url}")
+    if ended in ("SIGINT", "SIGTERM"):
+        raise Interrupted(signal.Signals[ended])
+    return 0 if ok else 1
+
+
+def _set_up(dynamodb: Any, sqs: Any, settings: Any, name: str, err: IO[str]) -> tuple[str, str, str]:
+    """The table (its stream on), the queue with its dead-letter queue, and the bus whose rule delivers to a queue
+    target; the dead-letter queue and the bus go into the handler's environment. Returns the three queues' URLs."""
+    from order_creator import clients
+    from order_creator.worker import DELETE_MARGIN_SECONDS
+
     # Long enough for the handler's Cart API budget (it starts nothing with less), short enough that
     # a retried message comes back within seconds.
     visibility = max(5, math.ceil(settings.cart_worst_case_seconds + 1 + DELETE_MARGIN_SECONDS + 1))
@@ -216,8 +237,12 @@ def _run(
         err,
         f"  (visibility timeout {visibility} s; the redrive policy moves a message after {MAX_RECEIVE_COUNT} receives)",
     )
-    message_ids = enqueue(sqs, queue_url, [m.body for m in messages])
-    _say(err, f"enqueued {len(message_ids)} messages from {messages_path}")
+    return queue_url, dlq_url, target_url
+
+
+def _consume(sqs: Any, queue_url: str, timeout_seconds: float, err: IO[str]) -> str:
+    """Run the SQS worker (the real handler) until the queue is empty, the timeout or a signal; returns why it ended."""
+    from order_creator.worker import SqsWorker
 
     worker = SqsWorker(sqs, queue_url, wait_seconds=1)
     started = time.monotonic()
@@ -233,12 +258,26 @@ def _run(
     else:
         left = "the queue is empty" if worker.drained() else "before the queue was empty"
         _say(err, f"stopped ({totals.ended}) after {time.monotonic() - started:.1f} s, {left}")
+    return str(totals.ended)
 
-    stream = _publish_events(dynamodb, settings.table_name, err)
-    dead = {letter.source_message_id: letter for letter in inspect_dead_letters(sqs, dlq_url)}
-    dao = OrderListings(settings.table_name, dynamodb)
-    rows = [_row(mid, m, dead.get(mid), dao) for mid, m in zip(message_ids, messages, strict=True)]
-    delivered = delivered_events(sqs, target_url)
+
+def _rows(
+    message_ids: list[str],
+    messages: list[LocalMessage],
+    dead: dict[str, DeadLetterMessage],
+    dynamodb: Any,
+    table_name: str,
+) -> list[ResultRow]:
+    from order_creator.store.listings import OrderListings
+
+    dao = OrderListings(table_name, dynamodb)
+    return [_row(mid, m, dead.get(mid), dao) for mid, m in zip(message_ids, messages, strict=True)]
+
+
+def _report(rows: list[ResultRow], delivered: list[Any], errors: list[str], target_url: str, out: IO[str]) -> bool:
+    """Print the results table, its summary and the events' verdict on `out`; True when all is as expected."""
+    from order_creator.worker import plural
+
     rows, strays = with_events(rows, delivered)
     print(_table(rows), file=out)
     counts = {o: sum(r.outcome == o for r in rows) for o in (*OUTCOMES, "unaccounted")}
@@ -246,7 +285,6 @@ def _run(
     summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     verdict = "every message ended where expected" if not unexpected else f"{len(unexpected)} not as expected"
     print(f"\n{plural(len(rows), 'message')}: {summary}; {verdict}", file=out)
-    events_ok = not strays and not stream.errors
     if all(r.events_as_expected for r in rows):
         meaning = "one per created order, none for a duplicate or a dead letter"
     else:
@@ -254,16 +292,10 @@ def _run(
     print(
         f"{len(delivered)} OrderCreated events at {target_url.rsplit('/', 1)[-1]}: {meaning}"
         + (f"; {strays} for no order of this run" if strays else "")
-        + (f"; publisher errors: {'; '.join(stream.errors)}" if stream.errors else ""),
+        + (f"; publisher errors: {'; '.join(errors)}" if errors else ""),
         file=out,
     )
-    if kept:
-        _say(err, f"the table and queues stay on {os.environ['AWS_ENDPOINT_URL']}; to go on with them:")
-        _say(err, f"  export DYNAMODB_TABLE_NAME={settings.table_name} DEAD_LETTER_QUEUE_URL={dlq_url}")
-        _say(err, f"  order-creator worker --queue-url {queue_url}")
-    if totals.ended in ("SIGINT", "SIGTERM"):
-        raise Interrupted(signal.Signals[totals.ended])
-    return 0 if not unexpected and events_ok else 1
+    return not unexpected and not strays and not errors
 
 
 def _publish_events(dynamodb: Any, table_name: str, err: IO[str]) -> Any:

@@ -1,5 +1,6 @@
-"""What an operator does with the pipeline's queues and table: set them up, feed them, read orders, and
-inspect or redrive the dead-letter queue. Used by `order-creator` (`order_creator.cli`) and `order-creator local`.
+"""The pipeline's SQS queues as an operator uses them: set up a queue with its dead-letter queue, or a bus rule
+delivering to a queue, feed a queue, look at what a queue holds without taking it (dead letters, delivered
+events), and redrive the dead-letter queue. Used by `order-creator` (`order_creator.cli`) and `order-creator local`.
 
 Every function takes its boto3 client; errors from AWS propagate (the CLI turns them into one line).
 """
@@ -7,16 +8,14 @@ Every function takes its boto3 client; errors from AWS propagate (the CLI turns 
 from __future__ import annotations
 
 import json
-import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from order_creator.store.keys import table_definition
+from order_creator.tooling import OperationError
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
 # Message attributes the pipeline adds when it dead-letters a message (contract §5).
@@ -26,23 +25,6 @@ DEAD_LETTER_ATTRIBUTES = ("errorType", "errorMessage", "sourceMessageId")
 _INSPECT_VISIBILITY_SECONDS = 30
 _SECONDS_PER_RECEIVE = 2
 _MAX_VISIBILITY_SECONDS = 12 * 3600
-
-
-class OperationError(Exception):
-    """A user-facing failure with a one-line reason (a missing queue, an ambiguous source queue...)."""
-
-
-# table ----------------------------------------------------------------------------------------------
-
-
-def create_table(dynamodb: DynamoDBClient, table_name: str, *, stream: bool = False) -> None:
-    """Create the orders table with the contract's schema and wait until it is active; with `stream`, its
-    DynamoDB stream (NEW_IMAGE, what the order-events publisher reads) is on."""
-    definition = table_definition(table_name)
-    if stream:
-        definition["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
-    dynamodb.create_table(**definition)
-    dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 
 # queues ---------------------------------------------------------------------------------------------
@@ -286,35 +268,74 @@ def message_summary(body: str) -> dict[str, str]:
     return {k: str(document[k]) for k in ("orderId", "tenantId", "cartId") if isinstance(document.get(k), str)}
 
 
-# output ---------------------------------------------------------------------------------------------
+# event bus targets ----------------------------------------------------------------------------------
 
 
-TABLE_WIDTH = 120  # what a row may take; a note beneath it is wrapped to fit
+@dataclass(frozen=True)
+class DeliveredEvent:
+    """An event as it reached a queue target: EventBridge's envelope, its detail, and the queue's message id."""
+
+    message_id: str
+    event_id: str
+    time: str
+    detail: dict[str, Any]
+
+    @property
+    def order_id(self) -> str:
+        """The key consumers deduplicate on."""
+        return str(self.detail.get("orderId", ""))
 
 
-def render_table(
-    headers: Sequence[str], rows: Iterable[Sequence[str]], *, notes: Sequence[str] = (), width: int = TABLE_WIDTH
-) -> str:
-    """A plain-text table with padded columns.
+def create_bus_with_queue_target(events: Any, sqs: Any, name: str) -> tuple[str, str]:
+    """A custom bus `name` and a rule on it delivering every OrderCreated event to a new queue `{name}-target`;
+    returns (bus name, queue URL). A queue policy lets EventBridge send (moto delivers without one)."""
+    from order_creator.events import DETAIL_TYPE, SOURCE
 
-    `notes[i]`, when given and not empty, is printed beneath row i (a reason, say), indented past the
-    first column and wrapped at word boundaries to `width`, so that no line of it runs wider.
+    # The rule's pattern: every OrderCreated event of this service (what a consumer's rule would match).
+    pattern = {"source": [SOURCE], "detail-type": [DETAIL_TYPE]}
+    events.create_event_bus(Name=name)
+    queue_url = sqs.create_queue(QueueName=f"{name}-target")["QueueUrl"]
+    target_arn = queue_arn(sqs, queue_url)
+    rule_arn = events.put_rule(Name=f"{name}-order-created", EventBusName=name, EventPattern=json.dumps(pattern))[
+        "RuleArn"
+    ]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": target_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    events.put_targets(Rule=f"{name}-order-created", EventBusName=name, Targets=[{"Id": "queue", "Arn": target_arn}])
+    return name, queue_url
+
+
+def delivered_events(sqs: Any, queue_url: str, *, limit: int | None = None) -> list[DeliveredEvent]:
+    """The events waiting in a queue target, deleting none (each is received and made visible again).
+
+    A message that is not an EventBridge event is listed with an empty detail rather than refused.
     """
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    indent = " " * (widths[0] + 2)
-    note_width = max(width, len(indent) + 20)
-    for index, row in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        note = notes[index] if index < len(notes) else ""
-        if note:
-            lines.extend(textwrap.wrap(note, note_width, initial_indent=indent, subsequent_indent=indent))
-    return "\n".join(lines)
-
-
-def money(item: dict[str, Any], name: str = "total") -> str:
-    """An order amount with its currency, e.g. `0.30 ZAR`."""
-    amount = item.get(name)
-    return f"{amount} {item.get('currency', '')}".strip() if amount is not None else ""
+    found = []
+    for message in inspect_dead_letters(sqs, queue_url, limit=limit):  # a plain peek: nothing DLQ-specific
+        try:
+            envelope = json.loads(message.body)
+        except ValueError:
+            envelope = {}
+        if not isinstance(envelope, dict):
+            envelope = {}
+        detail = envelope.get("detail")
+        found.append(
+            DeliveredEvent(
+                message_id=message.message_id,
+                event_id=str(envelope.get("id", "")),
+                time=str(envelope.get("time", "")),
+                detail=detail if isinstance(detail, dict) else {},
+            )
+        )
+    return found
