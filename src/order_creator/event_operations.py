@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from order_creator.events import DETAIL_TYPE, SOURCE, EventPublisher, MalformedOrder, OrderEvent, event_from_item
 from order_creator.operations import inspect_dead_letters, queue_arn
+from order_creator.publishing import DETAIL_TYPE, SOURCE, EventPublisher, MalformedOrder, OrderEvent, event_from_item
 
 # The rule's pattern: every OrderCreated event of this service (what a consumer's rule would match).
 ORDER_CREATED_PATTERN = {"source": [SOURCE], "detail-type": [DETAIL_TYPE]}
@@ -140,7 +140,7 @@ def replay(
 
 
 def _events_of(orders: Iterator[tuple[dict[str, Any], Any]], report: ReplayReport) -> Iterator[OrderEvent]:
-    from order_creator.events import logger
+    from order_creator.publishing import logger
 
     for order, _ in orders:
         report.orders += 1

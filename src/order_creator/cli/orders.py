@@ -74,8 +74,9 @@ def _orders_list(args: argparse.Namespace) -> int:
 
 
 def _orders_audit(args: argparse.Namespace) -> int:
-    from order_creator import audit as numbering_audit
-    from order_creator.audit import NumberingAudit, neighbourhood, run_command
+    from order_creator import numbering_audit
+    from order_creator.audit import run_command
+    from order_creator.numbering_audit import NumberingAudit, neighbourhood
 
     if args.timezone is not None:
         zone = _zone(args.timezone, "--timezone")
