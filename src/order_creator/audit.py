@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -80,7 +81,8 @@ def _json_line(verdict: DayAudit) -> str:
 # the nightly audit ------------------------------------------------------------------------------------
 
 logger = Logger(service="order-creator")
-metrics = Metrics(namespace="OrderCreator", service="order-creator")
+# The stack's own namespace, as the orders handler's (observability.py).
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "OrderCreator", service="order-creator")
 
 
 @metrics.log_metrics
