@@ -134,7 +134,7 @@ def child(case: str, tenant: str | None, order_bytes: int) -> None:
     import boto3
     from botocore.config import Config
 
-    from order_creator.audit import NumberingAudit
+    from order_creator.numbering_audit import NumberingAudit
     from order_creator.store.table import Table
 
     # moto walks and sorts the whole table for every index page: seconds a page at this size, beyond the product

@@ -9,7 +9,7 @@ orders with the real orders handler in a stream-enabled table, and measures:
    stream records in batches of 1, 10 and 100 (the template's BatchSize), counted on the EventBridge client;
 2. publisher CPU per record: `time.process_time()` around each invocation (this process runs no server that
    the publisher calls, so it is the publisher's own CPU: parsing, JSON, botocore), and for the pure part
-   alone (stream record -> entry, `events.order_events`);
+   alone (stream record -> entry, `publishing.order_events`);
 3. end-to-end delay on the local stack: orders created one batch of 10 at a time while a stream worker
    (`local.stream.StreamWorker`) feeds the publisher and a consumer long-polls the rule's queue target; the
    delay is from the orders handler's return (the commit, at the latest) to the event's arrival.
@@ -125,14 +125,14 @@ def measure_publisher(records: list[dict[str, Any]], batch_size: int) -> dict[st
 def measure_pure(records: list[dict[str, Any]], repeats: int = 20) -> tuple[float, float]:
     """CPU microseconds per record of stream record -> PutEvents entry alone (no network), and the mean
     entry size in bytes as EventBridge counts it."""
-    from order_creator import events
+    from order_creator import publishing
 
     started = time.process_time()
     for _ in range(repeats):
-        for event in events.order_events(records):
+        for event in publishing.order_events(records):
             event.entry("bus")
     cpu = 1e6 * (time.process_time() - started) / (repeats * len(records))
-    return cpu, statistics.mean(event.size for event in events.order_events(records))
+    return cpu, statistics.mean(event.size for event in publishing.order_events(records))
 
 
 def measure_delay(cart_api: Any, dynamodb: Any, streams: Any, sqs: Any, table: str, target: str, orders: int) -> Any:

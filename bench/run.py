@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.factories import lambda_context, message, orders_of, record  # noqa: E402 - the repository root is on the path only now
 
-from order_creator.audit import check_orders  # noqa: E402
 from order_creator.cli.audit import describe  # noqa: E402
+from order_creator.numbering_audit import check_orders  # noqa: E402
 from order_creator.store.keys import table_definition  # noqa: E402
 from report import Case, ColdStart, Contention, Memory, Redelivery, Results, machine, write  # noqa: E402
 

@@ -193,8 +193,8 @@ def counters_of(dynamodb: Any, table_name: str, tenant_id: str) -> dict[str, int
 def assert_gapless(dynamodb: Any, table_name: str, tenant_id: str) -> None:
     """The product's numbering audit (contract §8) holds for every day of the tenant, in the zone the handler
     numbers in (ORDER_NUMBER_TIMEZONE, else UTC): exactly 1..N each once, N the counter, numbers of their day."""
-    from order_creator.audit import NumberingAudit
     from order_creator.cli.audit import describe
+    from order_creator.numbering_audit import NumberingAudit
     from order_creator.store.table import Table
 
     store = Table(table_name, dynamodb)

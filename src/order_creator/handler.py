@@ -1,6 +1,8 @@
 """Lambda entry: parse the SQS event, run the batch, shape `batchItemFailures`.
 
-Wiring (adapters built once per warm Lambda) lives here too; logs, metrics and tracing in `observability`.
+`lambda_handler` is `run_batch` without its report; the local SQS worker calls `run_batch` itself for what became
+of each message. Wiring (adapters built once per warm Lambda) lives here too; logs, metrics and tracing in
+`observability`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from order_creator.batch import OrderCreator, Record, contained, settle
+from order_creator.batch import BatchReport, OrderCreator, Record, contained, settle
 from order_creator.deadlines import BATCH_MARGIN_SECONDS, Deadline
 from order_creator.errors import ConfigurationError
 from order_creator.observability import logger, metrics, observe, start_tracing
@@ -20,8 +22,6 @@ from order_creator.settings import Settings
 _timeouts_checked: set[Settings] = set()
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process one SQS batch before the invocation's deadline; return the message ids SQS must redeliver
     (contract §1, §5).
@@ -30,6 +30,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     function timeout too short for it: neither is the fault of a record, so the whole batch is retried. Nothing
     else leaves it: a fault is its records' (transient) outcome.
     """
+    answer: dict[str, Any] = run_batch(event, context)[0]
+    return answer
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def run_batch(event: dict[str, Any], context: LambdaContext) -> tuple[dict[str, Any], BatchReport]:
+    """`lambda_handler`'s answer, and the batch's report (what became of each record); raises as it does."""
     deadline = Deadline(context.get_remaining_time_in_millis() / 1000)
     records = parse_event(event)
     settings = Settings.from_env()
@@ -43,10 +51,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         report = contained(records, bug)
         failures = [o.record.message_id for o in report.outcomes]
     observe(report)
-    note = getattr(context, "note_outcomes", None)
-    if callable(note):  # the SQS worker's context (worker.WorkerContext): it reports what became of each message
-        note({o.record.message_id: o.status.value for o in report.outcomes})
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}, report
 
 
 def parse_event(event: Any) -> list[Record]:

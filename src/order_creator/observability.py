@@ -15,7 +15,9 @@ from order_creator.models import Cart
 from order_creator.ports import CartSource
 
 logger = Logger(service="order-creator")
-metrics = Metrics(namespace="OrderCreator", service="order-creator")
+# The stack's own namespace when deployed (template.yaml sets Powertools' POWERTOOLS_METRICS_NAMESPACE to
+# OrderCreator/<stack>), so two stacks never count each other's orders; "OrderCreator" outside a stack.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "OrderCreator", service="order-creator")
 
 
 def start_tracing(carts: CartSource) -> CartSource:

@@ -289,7 +289,7 @@ class DeliveredEvent:
 def create_bus_with_queue_target(events: Any, sqs: Any, name: str) -> tuple[str, str]:
     """A custom bus `name` and a rule on it delivering every OrderCreated event to a new queue `{name}-target`;
     returns (bus name, queue URL). A queue policy lets EventBridge send (moto delivers without one)."""
-    from order_creator.events import DETAIL_TYPE, SOURCE
+    from order_creator.publishing import DETAIL_TYPE, SOURCE
 
     # The rule's pattern: every OrderCreated event of this service (what a consumer's rule would match).
     pattern = {"source": [SOURCE], "detail-type": [DETAIL_TYPE]}

@@ -1,6 +1,7 @@
 """The SQS worker: runs the Lambda handler outside Lambda, the way Lambda's event source mapping would.
 
-It long-polls the queue, hands each batch to the very same `order_creator.handler.lambda_handler` as a
+It long-polls the queue, hands each batch to the very same handler as Lambda does (`order_creator.handler`'s
+`run_batch`, which is `lambda_handler` with the batch's report, for what became of each message) as a
 real SQS event, with a context whose remaining time is what is left of the visibility timeout, deletes
 the messages that succeeded and leaves the ones in `batchItemFailures` to become visible again (the
 queue's redrive policy eventually moves them to its dead-letter queue). If the handler raises, the
@@ -77,11 +78,6 @@ class WorkerContext(LambdaContext):
         self._aws_request_id = str(uuid.uuid4())
         self._log_group_name = "order-creator-worker"
         self._log_stream_name = "order-creator-worker"
-        self.outcomes: dict[str, str] = {}
-
-    def note_outcomes(self, outcomes: dict[str, str]) -> None:
-        """Called by the handler: what became of each record (message id -> created, duplicate, permanent...)."""
-        self.outcomes.update(outcomes)
 
     def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]  # an instance's clock, not static
         """Milliseconds until the batch's messages become visible again, less the delete margin."""
@@ -299,10 +295,8 @@ class SqsWorker:
 
     def _process(self, messages: list[Any], result: BatchResult, deadline: float) -> BatchResult:
         event = {"Records": [self._record(m) for m in messages]}
-        context = WorkerContext(deadline)
         try:
-            response = self._lambda_handler()(event, context)
-            result.outcomes = dict(context.outcomes)
+            response, result.outcomes = self._run(event, WorkerContext(deadline))
             failed = {str(f.get("itemIdentifier") or "") for f in response.get("batchItemFailures", [])}
         except Exception as error:  # the handler's own failure: Lambda would retry the whole batch
             logger.exception("handler failed; leaving the whole batch to SQS")
@@ -329,12 +323,15 @@ class SqsWorker:
         response: Any = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=names)
         return all(int(response["Attributes"].get(name, "0")) == 0 for name in names)
 
-    def _lambda_handler(self) -> Handler:
-        if self._handler is None:
-            from order_creator.handler import lambda_handler
+    def _run(self, event: dict[str, Any], context: LambdaContext) -> tuple[dict[str, Any], dict[str, str]]:
+        """The handler's answer, and what became of each message (message id -> created, duplicate, permanent...)
+        when the handler is the product's own (a handler given to the worker does not say)."""
+        if self._handler is not None:
+            return self._handler(event, context), {}
+        from order_creator.handler import run_batch
 
-            self._handler = lambda_handler
-        return self._handler
+        answer, report = run_batch(event, context)
+        return answer, {o.record.message_id: o.status.value for o in report.outcomes}
 
     def _record(self, message: Any) -> dict[str, Any]:
         """The record as Lambda's event source mapping delivers it."""

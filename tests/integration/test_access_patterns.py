@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from order_creator import audit
-from order_creator.events import event_from_item, order_created_detail
 from order_creator.models import BillingAddress, CartItem, Order, OrderStatus, PaymentDetails
+from order_creator.numbering_audit import ORDER_ATTRIBUTES, NumberingAudit
 from order_creator.ports import CounterKey, NumberBlock
+from order_creator.publishing import event_from_item, order_created_detail
 from order_creator.store.keys import LISTING_ATTRIBUTES, order_item, table_definition
 from order_creator.store.table import Table
 from tests.factories import new_tenant, unmarshal
@@ -144,9 +144,9 @@ def test_the_audit_and_the_events_replay_read_what_they_need(template_dao, store
     # the nightly audit: the day's tenants (the counter's day key), the day's orders with its attributes
     assert tenant in set(template_dao.tenants_of_day(DAY))
     start, end = datetime(2025, 12, 30, tzinfo=UTC), datetime(2025, 12, 31, tzinfo=UTC)
-    created = list(template_dao.orders_created(tenant, start, end, audit.ORDER_ATTRIBUTES))
-    assert created == [{k: item[k] for k in audit.ORDER_ATTRIBUTES} for item in whole]
-    assert [verdict.ok for verdict in audit.NumberingAudit(template_dao, UTC).tenant(tenant, DAY, DAY)] == [True]
+    created = list(template_dao.orders_created(tenant, start, end, ORDER_ATTRIBUTES))
+    assert created == [{k: item[k] for k in ORDER_ATTRIBUTES} for item in whole]
+    assert [verdict.ok for verdict in NumberingAudit(template_dao, UTC).tenant(tenant, DAY, DAY)] == [True]
     # the events replay: each order's event as the stream would have made it from the whole item
     replayed = [event_from_item(o).detail for o, _ in template_dao.list_orders(tenant, created_from=DAY)]
     assert replayed == [order_created_detail(item) for item in whole]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from order_creator import audit, clients
+from order_creator import audit, clients, numbering_audit
 from order_creator.migrate import MigrationState, migrate
 from order_creator.store.keys import table_definition
 from order_creator.store.table import Table
@@ -54,9 +54,9 @@ def by_number(dynamodb: Any, table: str, tenant: str) -> dict[int, dict[str, Any
     return {int(o["orderNumber"].rsplit("-", 1)[1]): o for o in orders_of(dynamodb, table, tenant)}
 
 
-def verdicts(table: str, tenant: str) -> list[audit.DayAudit]:
+def verdicts(table: str, tenant: str) -> list[numbering_audit.DayAudit]:
     store = Table(table, clients.dynamodb())
-    return list(audit.NumberingAudit(store, UTC, recheck_seconds=0).tenant(tenant))
+    return list(numbering_audit.NumberingAudit(store, UTC, recheck_seconds=0).tenant(tenant))
 
 
 def put(dynamodb: Any, table: str, item: dict[str, Any]) -> None:
@@ -163,8 +163,8 @@ def test_the_business_day_is_taken_in_the_order_number_zone(lambda_env, httpserv
     store = Table(table_name, clients.dynamodb())
 
     # When audited in that zone, and (wrongly) in UTC
-    local = list(audit.NumberingAudit(store, ZoneInfo("Africa/Johannesburg")).tenant(tenant))
-    in_utc = list(audit.NumberingAudit(store, UTC, recheck_seconds=None).tenant(tenant))
+    local = list(numbering_audit.NumberingAudit(store, ZoneInfo("Africa/Johannesburg")).tenant(tenant))
+    in_utc = list(numbering_audit.NumberingAudit(store, UTC, recheck_seconds=None).tenant(tenant))
 
     # Then the zone's days hold, and UTC sees every order on the 30th with numbers of the 31st
     assert [(v.day, v.counter, v.orders, v.ok) for v in local] == [(DAY, 2, 2, True), (date(2025, 12, 31), 3, 3, True)]
@@ -208,7 +208,7 @@ def test_the_nightly_audit_checks_the_day_and_emits_numbering_violations(
     put(dynamodb, table_name, {**first, "id": twin, "SK": f"ORDER#{twin}", "GSI1_SK": first["GSI1_SK"] + "x"})
     capsys.readouterr()
     caplog.clear()
-    monkeypatch.setattr(audit, "RECHECK_SECONDS", 0)  # other tests' planted violations share the day
+    monkeypatch.setattr(numbering_audit, "RECHECK_SECONDS", 0)  # other tests' planted violations share the day
 
     # When the scheduled handler runs for that day
     summary = audit.lambda_handler({"day": "2025-12-30"}, lambda_context())
@@ -366,7 +366,7 @@ def test_migrate_keys_older_orders_resumes_after_an_interruption_and_touches_not
     assert len(out.splitlines()) == 5
     # the counters are found by day, and the audit of the day holds
     assert sorted(dao.tenants_of_day(DAY)) == sorted([tenant, other])
-    assert [v.ok for v in audit.NumberingAudit(dao, UTC).every_tenant(DAY, DAY)] == [True, True]
+    assert [v.ok for v in numbering_audit.NumberingAudit(dao, UTC).every_tenant(DAY, DAY)] == [True, True]
     # and nothing but the new keys changed
     after = {(i["PK"], i["SK"]): i for i in scan(dynamodb, table)}
     assert set(after) == set(before)
@@ -476,7 +476,7 @@ def test_a_deep_scan_is_held_to_max_rcu_and_finds_each_days_tenants(lambda_env, 
         def scan_created(self, start: Any, end: Any, page_size: int = 1000) -> Any:
             return store.scan_created(start, end, page_size=1)
 
-    numbering = audit.NumberingAudit(OnePerPage(), UTC)
+    numbering = numbering_audit.NumberingAudit(OnePerPage(), UTC)
     started = time.monotonic()
     found = numbering.tenants_by_scan(
         date(2025, 12, 29), date(2025, 12, 31), max_rcu=2, progress=lambda n, units: pages.append((n, units))
@@ -499,7 +499,7 @@ def test_a_tenant_whose_counter_of_a_day_is_gone_is_found_by_its_counters_of_the
     create_orders(httpserver, counterless, 1, dateCreated="2025-12-29T10:15:00+02:00")
     operations: list[str] = []
     clients.dynamodb().meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name))
-    monkeypatch.setattr(audit, "RECHECK_SECONDS", 0)
+    monkeypatch.setattr(numbering_audit, "RECHECK_SECONDS", 0)
 
     # When the 30th is audited for every tenant, by the command and by the nightly handler, neither scanning
     code, out, err = run("orders", "audit", "--table", table, "--from", "2025-12-30", "--to", "2025-12-30", "--json")

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from order_creator import cli, clients, events
+from order_creator import cli, clients, events, publishing
 from order_creator.cli.events import replay
 from order_creator.deadlines import call_worst_case_seconds
-from order_creator.events import EventPublisher
 from order_creator.local.stream import StreamWorker
+from order_creator.publishing import EventPublisher
 from order_creator.queues import create_bus_with_queue_target, delivered_events
 from order_creator.store.table import Table
 from order_creator.tooling import create_table
@@ -195,7 +195,7 @@ def test_a_failure_past_the_retries_names_the_first_unpublished_record(pipeline,
         o["dynamodb"]["NewImage"]["id"]["S"] for o in orders[:10]
     ]
     # one request that passed, then the second chunk's request and its retries (each after the SDK's own)
-    assert pipeline.proxy.faults.injected[f.EVENTS_500] == events.MAX_ATTEMPTS * 3
+    assert pipeline.proxy.faults.injected[f.EVENTS_500] == publishing.MAX_ATTEMPTS * 3
 
     # When Lambda retries from there, with EventBridge well again
     pipeline.proxy.faults = f.Faults()
@@ -351,7 +351,7 @@ def test_no_putevents_is_started_that_could_end_past_the_deadline_and_the_handle
     worst = call_worst_case_seconds(clients.events())
     delay = 2.0
     # time for two requests to start (1 s to spare at each check), not a third
-    seconds = worst + events.ANSWER_MARGIN_SECONDS + delay + 1.0
+    seconds = worst + publishing.ANSWER_MARGIN_SECONDS + delay + 1.0
 
     # When the publisher gets the batch with that much time left
     pipeline.proxy.delay = delay
@@ -369,7 +369,7 @@ def test_no_putevents_is_started_that_could_end_past_the_deadline_and_the_handle
     assert [d["orderId"] for d in pipeline.sent_details()] == [
         o["dynamodb"]["NewImage"]["id"]["S"] for o in orders[:20]
     ]
-    assert elapsed < seconds - events.ANSWER_MARGIN_SECONDS
+    assert elapsed < seconds - publishing.ANSWER_MARGIN_SECONDS
 
 
 def _stream_records(pipeline: Pipeline) -> list[dict[str, Any]]:

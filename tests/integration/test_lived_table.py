@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from order_creator import audit, day_check, events
+from order_creator import audit, day_check, events, numbering_audit
 from order_creator.store.keys import customer_partition, table_definition
 from tests.factories import lambda_context, new_tenant
 from tests.integration.test_worker import ORDER_CREATOR
@@ -59,7 +59,7 @@ def env(monkeypatch: pytest.MonkeyPatch, lived: str, moto_url: str) -> str:
     monkeypatch.setenv("DYNAMODB_TABLE_NAME", lived)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
     monkeypatch.delenv("ORDER_NUMBER_TIMEZONE", raising=False)
-    monkeypatch.setattr(audit, "RECHECK_SECONDS", 0.01)  # a lived item does not settle: no need to wait for it
+    monkeypatch.setattr(numbering_audit, "RECHECK_SECONDS", 0.01)  # a lived item does not settle: no wait
     return lived
 
 
@@ -223,7 +223,7 @@ def test_every_shape_at_once_fails_the_every_tenant_audit_the_nightly_and_keeps_
     table = f"shapes-{uuid.uuid4().hex[:8]}"
     dynamodb.create_table(**table_definition(table))
     monkeypatch.setenv("DYNAMODB_TABLE_NAME", table)
-    monkeypatch.setattr(audit, "RECHECK_SECONDS", 0.01)
+    monkeypatch.setattr(numbering_audit, "RECHECK_SECONDS", 0.01)
     tenants = {shape: new_tenant("shape") for shape in SHAPES}
     for shape, tenant in tenants.items():
         put(dynamodb, table, *SHAPES[shape](tenant))
@@ -296,14 +296,14 @@ def test_the_nightly_audit_reports_a_tenant_it_could_not_read_and_audits_the_res
     broken, gapped = new_tenant("unread"), new_tenant("gap")
     put(dynamodb, env, counter(broken, {"N": "1"}), order(broken, 1))
     put(dynamodb, env, counter(gapped, {"N": "2"}), order(gapped, 2))
-    real = audit.NumberingAudit.tenant
+    real = numbering_audit.NumberingAudit.tenant
 
     def failing(self: Any, tenant_id: str, *args: Any) -> Any:
         if tenant_id == broken:
             raise RuntimeError("the table did not answer")
         return real(self, tenant_id, *args)
 
-    monkeypatch.setattr(audit.NumberingAudit, "tenant", failing)
+    monkeypatch.setattr(numbering_audit.NumberingAudit, "tenant", failing)
 
     # When the nightly audit runs
     summary = audit.lambda_handler({"day": DAY.isoformat()}, lambda_context())

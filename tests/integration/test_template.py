@@ -597,7 +597,8 @@ def test_the_nightly_audit_runs_the_audit_handler_after_midnight_in_the_numberin
     assert timing["Target"]["Arn"] == "<AuditFunction.Arn>"
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:Query"}
-    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == ("OrderCreator", "NumberingViolations", 0)
+    namespace = function["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Threshold"]) == (namespace, "NumberingViolations", 0)
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "order-creator"}]
 
 
@@ -606,8 +607,10 @@ def test_the_dashboard_shows_the_metrics_the_code_emits():
     stack = Stack(transformed_template(), placeholders=True)
     body = json.loads(stack.properties("OperationsDashboard")["DashboardBody"])
 
-    # When its metrics of the project's namespace are listed
-    names = {m[1] for w in body["widgets"] for m in w["properties"]["metrics"] if m[0] == "OrderCreator"}
+    # When its metrics of the handlers' namespace (with their service dimension) are listed
+    namespace = stack.properties("OrderCreatorFunction")["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
+    names = {m[1] for m in metrics if m[0] == namespace and m[2:4] == ["service", "order-creator"]}
 
     # Then each is one a handler emits (by its name in the source; the orders handler's metrics are in
     # observability.py), and the issue's list is covered

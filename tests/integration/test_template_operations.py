@@ -79,7 +79,8 @@ def test_a_failed_audit_run_ends_on_an_alarmed_queue_its_role_may_send_to(stack)
 def test_a_day_without_a_completed_audit_is_an_alarm(stack):
     # Given the alarm that reads how many values of NumberingViolations arrived (one per completed audit run)
     source = (ROOT / "src" / "order_creator" / "audit.py").read_text()
-    heartbeat = alarm_on(stack, ("OrderCreator", "NumberingViolations", "SampleCount"), service="order-creator")
+    namespace = stack.properties("AuditFunction")["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    heartbeat = alarm_on(stack, (namespace, "NumberingViolations", "SampleCount"), service="order-creator")
 
     # Then an hour without a value counts as breaching, and more than a day of such hours (the run's own length
     # and a daylight-saving hour within it) raises it; CloudWatch allows at most 7 days of periods of an hour
@@ -91,8 +92,34 @@ def test_a_day_without_a_completed_audit_is_an_alarm(stack):
     assert 86400 + 3600 < heartbeat["Period"] * heartbeat["EvaluationPeriods"] <= min(86400 + 3 * 3600, 7 * 86400)
 
     # And the alarm on the violations themselves stays quiet on a night without a run (the heartbeat speaks then)
-    violations = alarm_on(stack, ("OrderCreator", "NumberingViolations", "Maximum"), service="order-creator")
+    violations = alarm_on(stack, (namespace, "NumberingViolations", "Maximum"), service="order-creator")
     assert violations["TreatMissingData"] == "notBreaching"
+
+
+def test_every_custom_metric_alarm_and_graph_reads_the_stacks_own_namespace_the_functions_emit_to(stack):
+    # Given the functions that emit metrics (Powertools' POWERTOOLS_METRICS_NAMESPACE), the alarms and the dashboard
+    functions = {name: stack.properties(name) for name in stack.resources("AWS::Lambda::Function")}
+    emitting = {
+        name: function["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+        for name, function in functions.items()
+        if "POWERTOOLS_METRICS_NAMESPACE" in function.get("Environment", {}).get("Variables", {})
+    }
+    read = [  # each alarm's namespaces: its metric's, or those of its metric math's metrics
+        {m["MetricStat"]["Metric"]["Namespace"] for m in a.get("Metrics", []) if "MetricStat" in m}
+        | ({a["Namespace"]} if "Namespace" in a else set())
+        for a in alarms(stack).values()
+    ]
+    custom = [namespace for namespaces in read for namespace in namespaces if not namespace.startswith("AWS/")]
+    body = json.loads(stack.properties("OperationsDashboard")["DashboardBody"])
+    graphed = {m[0] for w in body["widgets"] for m in w["properties"]["metrics"] if not m[0].startswith("AWS/")}
+
+    # Then the orders and audit functions emit to the stack's own namespace (two stacks never mix their counts),
+    # and every alarm and graph of a custom metric reads that namespace
+    assert {"OrderCreatorFunction", "AuditFunction"} <= set(emitting)
+    assert set(emitting.values()) == {"OrderCreator/order-creator-dev"}
+    assert len(custom) >= 3
+    assert set(custom) == set(emitting.values())
+    assert graphed == set(emitting.values())
 
 
 def test_the_events_publishers_stream_lag_is_alarmed(stack):

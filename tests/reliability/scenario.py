@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from order_creator.audit import check_orders
 from order_creator.cli.audit import describe
 from order_creator.numbering import parse_day_key
+from order_creator.numbering_audit import check_orders
 from tests.factories import cart_json, counters_of, invoke, new_tenant, orders_of, record
 from tests.reliability.faults import CART_MALFORMED, CART_WRONG_TYPE, CartApi, CartReply, Faults
 

@@ -11,14 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from order_creator.errors import ConfigurationError
-from order_creator.events import (
+from order_creator.events import lambda_handler
+from order_creator.publishing import (
     MAX_ENTRIES,
     MAX_REQUEST_BYTES,
     MalformedOrder,
     OrderEvent,
     chunks,
     event_from_record,
-    lambda_handler,
     order_events,
 )
 from tests.factories import ORDER_CREATED_FIELDS

@@ -99,3 +99,28 @@ def test_with_metrics_disabled_nothing_accumulates():
         [sys.executable, "-c", METRICS_PROBE], env=env, capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip().splitlines()[-1] == "{}"
+
+
+NAMESPACE_PROBE = """
+from order_creator import audit, observability
+print(observability.metrics.namespace, audit.metrics.namespace)
+"""
+
+
+@pytest.mark.parametrize(
+    ("namespace", "expected"),
+    [("OrderCreator/order-creator-dev", "OrderCreator/order-creator-dev"), (None, "OrderCreator")],
+)
+def test_the_orders_and_audit_metrics_go_to_powertools_own_namespace_variable(namespace, expected):
+    # Given POWERTOOLS_METRICS_NAMESPACE set as the template sets it for a stack, or unset (outside a stack)
+    env = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_METRICS_NAMESPACE"}
+    if namespace is not None:
+        env["POWERTOOLS_METRICS_NAMESPACE"] = namespace
+
+    # When the two handlers' metrics are created
+    result = subprocess.run(
+        [sys.executable, "-c", NAMESPACE_PROBE], env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+
+    # Then both emit to it, and to "OrderCreator" without it
+    assert result.stdout.split() == [expected, expected]

@@ -1,6 +1,7 @@
 """`order-creator orders audit`: check that every day's orders carry exactly 1..N, one line per (tenant, day).
 
-The audit itself is `order_creator.audit` (NumberingAudit); this module parses the command and prints its verdicts.
+The audit itself is `order_creator.numbering_audit` (NumberingAudit); this module parses the command and
+prints its verdicts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from order_creator.cli.inputs import _day, _positive, _tenant_id, _zone
 from order_creator.day_check import KINDS
 
 if TYPE_CHECKING:
-    from order_creator.audit import DayAudit, NumberingAudit
+    from order_creator.numbering_audit import DayAudit, NumberingAudit
 
 _AUDIT_LIMIT = """\
 Without --tenant, the tenants are those with a counter on a day from a week before --from to a week after
@@ -56,8 +57,8 @@ def register(orders: Any) -> None:
 
 
 def _orders_audit(args: argparse.Namespace) -> int:
-    from order_creator import audit as numbering_audit
-    from order_creator.audit import NumberingAudit
+    from order_creator import numbering_audit
+    from order_creator.numbering_audit import NumberingAudit
 
     zone = _audit_zone(args)
     if not args.tenant and args.first_day is None:
@@ -96,7 +97,7 @@ def _audit_zone(args: argparse.Namespace) -> Any:
 def _say_how_tenants_were_found(
     args: argparse.Namespace, audit: NumberingAudit, first: date | None, last: date
 ) -> None:
-    from order_creator.audit import neighbourhood
+    from order_creator.numbering_audit import neighbourhood
 
     if args.deep:
         _err(f"the tenants were found by a scan of the whole table too, read units spent: {audit.read_units_scanned:g}")

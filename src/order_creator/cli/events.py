@@ -18,7 +18,7 @@ from order_creator.cli.base import _command, _group, _table_of, _table_option
 from order_creator.cli.inputs import _bounded_int, _check_range, _moment, _tenant_id
 
 if TYPE_CHECKING:
-    from order_creator.events import EventPublisher, OrderEvent
+    from order_creator.publishing import EventPublisher, OrderEvent
 
 
 def register(commands: Any) -> None:
@@ -87,7 +87,7 @@ def _replay_command(args: argparse.Namespace) -> int:
     """`order-creator events replay`: each published order on stderr, then what the replay did."""
     from order_creator import clients
     from order_creator.errors import ConfigurationError
-    from order_creator.events import EventPublisher
+    from order_creator.publishing import EventPublisher
     from order_creator.store.listings import OrderListings
 
     if not args.bus:
@@ -191,7 +191,8 @@ def replay(
 
 
 def _events_of(orders: Iterator[tuple[dict[str, Any], Any]], report: ReplayReport) -> Iterator[OrderEvent]:
-    from order_creator.events import MalformedOrder, event_from_item, logger
+    from order_creator.events import logger
+    from order_creator.publishing import MalformedOrder, event_from_item
 
     for order, _ in orders:
         report.orders += 1
