@@ -76,10 +76,10 @@ def child(case: str, tenant: str) -> None:
     wall, cpu = time.perf_counter() - tick, time.process_time() - cpu
     with open("/proc/self/status") as status:  # VmHWM, not ru_maxrss: that one carries the parent's peak over
         rss_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-    tally = meter.snapshot()
+    counts = meter.counts()
     figures = {"orders": audit.orders_checked, "days": len(verdicts), "failed": sum(not v.ok for v in verdicts)}
-    figures |= {"wall_s": wall, "cpu_s": cpu, "queries": tally.operations["Query"], "rss_mb": rss_kib / 1024}
-    print(json.dumps(figures | {"read_units": tally.units["read/table"] + tally.units["read/index"]}))
+    figures |= {"wall_s": wall, "cpu_s": cpu, "queries": counts["request:Query"], "rss_mb": rss_kib / 1024}
+    print(json.dumps(figures | {"read_units": counts["read/table"] + counts["read/index"]}))
 
 
 def run_child(case: str, tenant: str, moto: str) -> dict[str, Any]:
@@ -114,9 +114,8 @@ def main() -> None:
         fill(client, tenants, network["cart"])
         cases = {}
         for case, tenant in (("tenant", "tenant-0000"), ("day", "")):
-            say(f"audit bench: {case}")
             cases[case] = run_child(case, tenant, moto)
-            say(f"  {json.dumps(cases[case])}")
+            say(f"audit bench, {case}: {json.dumps(cases[case])}")
     finally:
         servers.stop()
     save("audit", {"orders": sum(tenants.values()), "cases": cases, "seconds": time.perf_counter() - started})

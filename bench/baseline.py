@@ -33,7 +33,6 @@ class SeedBaseline:
         self._client = client
         self._session = requests.Session()
         self._session.headers["Accept"] = "application/json"
-        self.duplicates = 0
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         """Process the records in sequence; report the ones that failed."""
@@ -54,9 +53,8 @@ class SeedBaseline:
                 ConditionExpression="attribute_not_exists(PK) AND attribute_not_exists(SK)",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            self.duplicates += 1  # the seed's idempotency: skip, and the number is burned
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":  # else: a duplicate, skipped
+                raise  # (the seed's idempotency: the number just taken is burned)
 
     def order(self, record: dict[str, Any], next_number: Callable[[str, str], int]) -> Order:
         """The order `record` asks for, its cart fetched, numbered by `next_number(tenant, day key)`."""

@@ -17,17 +17,15 @@ table's share apart from the indexes'. The code under test is unchanged; its ans
 
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 import threading
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 WRITES = {"put_item": "Put", "update_item": "Update", "delete_item": "Delete"}
-READS = ("get_item", "batch_get_item", "query", "scan")
+READS = ("get_item", "batch_get_item", "query")
 _evaluated: list[int] = []  # bytes the last Query read before its filter and projection (one request at a time)
 
 
@@ -68,7 +66,7 @@ def _wrapped(stock: Any, name: str) -> Any:
         before = [_image(backend, table, key) for table, key, _ in writes]
         result = stock(self)
         if name in READS:
-            units = _read_units(backend, name, self.body, result.result)
+            units = _read_units(backend, name, self.body)
         else:
             after = [_image(backend, table, key) for table, key, _ in writes]
             units = _write_units(backend, writes, before, after, transaction=name == "transact_write_items")
@@ -127,7 +125,7 @@ def _write_units(backend: Any, writes: list[Any], before: list[Any], after: list
     return units
 
 
-def _read_units(backend: Any, name: str, body: dict[str, Any], answer: dict[str, Any]) -> Any:
+def _read_units(backend: Any, name: str, body: dict[str, Any]) -> Any:
     if name == "batch_get_item":
         units: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for table, request in body["RequestItems"].items():
@@ -138,13 +136,8 @@ def _read_units(backend: Any, name: str, body: dict[str, Any], answer: dict[str,
     table, factor = body["TableName"], 1.0 if body.get("ConsistentRead") else 0.5
     if name == "get_item":
         return {table: {"Table": _kb(_image(backend, table, body["Key"])[0], 4096) * factor}}
-    index = body.get("IndexName")
-    if name == "query":
-        total = _evaluated[0] if _evaluated else 0
-    else:  # Scan: the items returned, as many more as it filtered out at their mean size
-        sizes = [item_size(item) for item in answer.get("Items", [])]
-        total = sum(sizes) * answer.get("ScannedCount", 0) / len(sizes) if sizes else 0
-    return {table: {index or "Table": _kb(total, 4096) * factor}}
+    total = _evaluated[0] if _evaluated else 0  # Query (Scan is not metered: moto's own answer stands)
+    return {table: {body.get("IndexName", "Table"): _kb(total, 4096) * factor}}
 
 
 def _answer(units: dict[str, dict[str, float]], mode: str) -> list[dict[str, Any]]:
@@ -191,29 +184,13 @@ def _value_size(value: dict[str, Any]) -> int:
 OPERATIONS_WRITING = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 
 
-@dataclass
-class Tally:
-    """What one client sent to DynamoDB, and the units DynamoDB counted: keys "write/table", "write/index",
-    "read/table", "read/index"."""
-
-    operations: Counter[str] = field(default_factory=Counter)
-    failed: Counter[str] = field(default_factory=Counter)  # error code → count
-    units: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def requests(self) -> int:
-        return sum(self.operations.values())
-
-    def minus(self, before: Tally) -> Tally:
-        """What was counted since `before` (a snapshot taken earlier)."""
-        return Tally(self.operations - before.operations, self.failed - before.failed, self.units - before.units)
-
-
 class Meter:
-    """Attach to clients with `watch(client)`; read `snapshot()` (thread-safe: the handler calls from a pool)."""
+    """Attach to clients with `watch(client)`; `counts()` is a Counter (thread-safe: the handler calls from a pool) of
+    "requests", "request:OPERATION", "error:CODE" and the units "write/table", "write/index", "read/table",
+    "read/index"; the difference of two is what was counted between them."""
 
     def __init__(self) -> None:
-        self.tally = Tally()
+        self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def watch(self, client: Any) -> None:
@@ -221,9 +198,9 @@ class Meter:
         events.register("before-parameter-build.dynamodb", self._ask, unique_id="bench-meter-ask")
         events.register("after-call.dynamodb", self._called, unique_id="bench-meter-call")
 
-    def snapshot(self) -> Tally:
+    def counts(self) -> Counter[str]:
         with self._lock:
-            return copy.deepcopy(self.tally)
+            return Counter(self._counts)
 
     @staticmethod
     def _ask(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -234,10 +211,10 @@ class Meter:
         kind = "write" if model.name in OPERATIONS_WRITING else "read"
         consumed = parsed.get("ConsumedCapacity") or []
         with self._lock:
-            self.tally.operations[model.name] += 1
+            self._counts.update(("requests", f"request:{model.name}"))
             if code := parsed.get("Error", {}).get("Code"):
-                self.tally.failed[code] += 1
+                self._counts[f"error:{code}"] += 1
             for answer in consumed if isinstance(consumed, list) else [consumed]:
-                self.tally.units[f"{kind}/table"] += answer.get("Table", {}).get("CapacityUnits", 0.0)
+                self._counts[f"{kind}/table"] += answer.get("Table", {}).get("CapacityUnits", 0.0)
                 for index in answer.get("GlobalSecondaryIndexes", {}).values():
-                    self.tally.units[f"{kind}/index"] += index["CapacityUnits"]
+                    self._counts[f"{kind}/index"] += index["CapacityUnits"]

@@ -30,8 +30,8 @@ def figure(title: str, size: tuple[float, float] = (7.0, 4.2)) -> tuple[Any, Any
     return fig, ax
 
 
-def finish(fig: Any, name: str, note: str) -> None:
-    fig.text(0.01, 0.01, note, fontsize=7, color="#555555")
+def finish(fig: Any, name: str, note: str, run: dict[str, Any]) -> None:
+    fig.text(0.01, 0.01, f"{note}make bench, {run['when']}.", fontsize=7, color="#555555")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(DOCS / name)
     plt.close(fig)
@@ -56,7 +56,7 @@ def latency(run: dict[str, Any]) -> None:
         x, y = line.get_xdata()[-1], line.get_ydata()[-1]
         ax.annotate(f"{y:,.0f} ms", (x, y), textcoords="offset points", xytext=(-10, 8), ha="right", fontsize=8)
     ax.legend(title="moto's own time taken out", fontsize=9)
-    finish(fig, "benchmarks.png", "Network: 50 ms per Cart API answer, 10 ms per DynamoDB request. " + when(run))
+    finish(fig, "benchmarks.png", "Network: 50 ms per Cart API answer, 10 ms per DynamoDB request. ", run)
 
 
 def cpu(run: dict[str, Any]) -> None:
@@ -65,7 +65,7 @@ def cpu(run: dict[str, Any]) -> None:
     right = ax.secondary_yaxis("right", functions=(lambda ms: ms / VCPU_256, lambda ms: ms * VCPU_256))
     right.set_ylabel("the same at 256 MB (0.145 vCPU), ms")
     ax.legend()
-    finish(fig, "bench-cpu.png", "CPU of the process handling the batch, every thread. " + when(run))
+    finish(fig, "bench-cpu.png", "CPU of the process handling the batch, every thread. ", run)
 
 
 def capacity(run: dict[str, Any]) -> None:
@@ -83,7 +83,7 @@ def capacity(run: dict[str, Any]) -> None:
     ax.set_ylim(0, 1.3 * max(run["capacity"][side][name]["wru"] for side in COLOURS for name in names))
     ax.set_ylabel("write request units per order")
     ax.legend(fontsize=8, ncols=2)
-    finish(fig, "bench-capacity.png", "Three-line orders; project table from template.yaml. " + when(run))
+    finish(fig, "bench-capacity.png", "Three-line orders; project table from template.yaml. ", run)
 
 
 def cost_per_order(run: dict[str, Any], side: str) -> dict[str, float]:
@@ -114,7 +114,7 @@ def cost(run: dict[str, Any]) -> None:
     ax.set(xscale="log", yscale="log", xlabel="orders a day", ylabel="$ a day")
     ax.legend(fontsize=8)
     note = "DynamoDB: the mix's units; Lambda: 256 MB, batches of 10; SQS: 1.2 requests an order. "
-    finish(fig, "bench-cost.png", note + when(run))
+    finish(fig, "bench-cost.png", note, run)
 
 
 def contention(run: dict[str, Any]) -> None:
@@ -131,11 +131,7 @@ def contention(run: dict[str, Any]) -> None:
         ax.grid(True, alpha=0.3)
     held = "1..N exactly in every run" if all(r["numbering"] == "1..N exactly" for r in rows) else "BROKEN"
     note = f"Numbering {held}; batches of 10; 5 ms per DynamoDB request. "
-    finish(fig, "bench-contention.png", note + when(run))
-
-
-def when(run: dict[str, Any]) -> str:
-    return f"make bench, {run['when']}."
+    finish(fig, "bench-contention.png", note, run)
 
 
 def main() -> None:

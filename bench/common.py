@@ -56,8 +56,7 @@ class Servers:
         return dict(json.loads(line))
 
     def network(self, moto: str, dynamodb_delay: float, cart_delay: float) -> dict[str, str]:
-        """A proxy in front of moto adding `dynamodb_delay` seconds a request, and a Cart API answering after
-        `cart_delay`: {"dynamodb": URL, "cart": URL}."""
+        """A proxy in front of moto adding `dynamodb_delay` s a request; a Cart API answering after `cart_delay` s."""
         delays = ["--dynamodb-delay", str(dynamodb_delay), "--cart-delay", str(cart_delay)]
         return self.start("network", "--moto-url", moto, *delays)
 
@@ -84,9 +83,7 @@ def project_table(name: str) -> dict[str, Any]:
     """CreateTable arguments from template.yaml's `OrdersTable` (its keys, indexes and projections)."""
     import yaml
 
-    class Loader(yaml.SafeLoader):
-        pass
-
+    Loader = type("Loader", (yaml.SafeLoader,), {})
     Loader.add_multi_constructor("!", lambda *_: None)  # CloudFormation's !Sub, !Ref, !If: not needed here
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
     properties = template["Resources"]["OrdersTable"]["Properties"]
@@ -96,21 +93,15 @@ def project_table(name: str) -> dict[str, Any]:
 
 def seed_table(name: str) -> dict[str, Any]:
     """The seed's schema: GSI1 (orders by date) and GSI2 (order by id) projecting ALL; counters under PK=COUNTER."""
-    keys = [
-        {"AttributeName": k, "AttributeType": "S"} for k in ("PK", "SK", "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK")
-    ]
 
-    def schema(pk: str, sk: str) -> list[dict[str, str]]:
+    def keys(pk: str, sk: str) -> list[dict[str, str]]:
         return [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}]
 
-    indexes = [{"IndexName": f"GSI{i}", "KeySchema": schema(f"GSI{i}_PK", f"GSI{i}_SK")} for i in (1, 2)]
-    indexes = [index | {"Projection": {"ProjectionType": "ALL"}} for index in indexes]
-    return {
-        "TableName": name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": keys,
-        "KeySchema": schema("PK", "SK"),
-    } | {"GlobalSecondaryIndexes": indexes}
+    index = [{"IndexName": f"GSI{i}", "KeySchema": keys(f"GSI{i}_PK", f"GSI{i}_SK")} for i in (1, 2)]
+    names = ("PK", "SK", "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK")
+    table = {"TableName": name, "BillingMode": "PAY_PER_REQUEST", "KeySchema": keys("PK", "SK")}
+    table["AttributeDefinitions"] = [{"AttributeName": n, "AttributeType": "S"} for n in names]
+    return table | {"GlobalSecondaryIndexes": [i | {"Projection": {"ProjectionType": "ALL"}} for i in index]}
 
 
 def reset_table(client: Any, definition: dict[str, Any]) -> None:

@@ -163,10 +163,8 @@ def measure_cold(python: str, package: Path, env: dict[str, str], reps: int, eve
         }
         for rep in range(reps):
             for name in list(roots) if rep % 2 == 0 else list(roots)[::-1]:
-                root, handler = roots[name]
-                runs[name].append(
-                    api.run([python, "-m", "awslambdaric", handler], lambda_env, root, [event(), event()])
-                )
+                root, command = roots[name][0], [python, "-m", "awslambdaric", roots[name][1]]
+                runs[name].append(api.run(command, lambda_env, root, [event(), event()]))
     api.shutdown()
     figures: dict[str, Any] = {"reps": reps}
     for name, done in runs.items():

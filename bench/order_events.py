@@ -2,12 +2,10 @@
 
     .venv/bin/python bench/order_events.py [--orders 300]
 
-Runs the moto server in its own process (`bench/servers.py moto`), a local Cart API in this one, creates orders
-with the real orders handler in a stream-enabled table, then runs the real publisher
-(`order_creator.events.lambda_handler`) on the table's stream records in batches of 1, 10 and 100 (the template's
-BatchSize): PutEvents requests per order (counted on the EventBridge client) and the publisher's CPU per record
-(`time.process_time()` around each invocation: no server the publisher calls runs in this process). Saved under
-"events" in docs/benchmarks.json.
+Creates orders with the real orders handler in a stream-enabled table of the bench's moto server, then runs the
+real publisher (`order_creator.events.lambda_handler`) on the table's stream records in batches of 1, 10 and 100:
+PutEvents requests per order (counted on the client) and CPU per record (no server it calls runs in this process).
+Saved under "events" in docs/benchmarks.json.
 """
 
 from __future__ import annotations

@@ -2,11 +2,10 @@
 
     python bench/warm.py SRC_DIR [--meter]
 
-`SRC_DIR` goes first on `sys.path`, so `order_creator` is imported from that tree (the current one, or a `git
-worktree` of a reference commit) and never from another; the first answer names the file imported. Each stdin line
-is an SQS event, handled warm; each answer, one JSON line on the original stdout (the handler's own stdout, its EMF
-metrics, goes to /dev/null): `wall_s`, `cpu_s` (the process's user + system time, every thread), `failed` (the
-message ids reported failed) and, with `--meter`, the DynamoDB errors the product's client met (`errors`).
+`order_creator` is imported from SRC_DIR's tree, never another (the first answer names the file). Each stdin line is
+an SQS event, handled warm; each answer a JSON line (the handler's own stdout, its EMF metrics, goes to /dev/null):
+`wall_s`, `cpu_s` (user + system, every thread), `failed` (message ids) and, with `--meter`, `errors` (the DynamoDB
+errors the product's client met).
 """
 
 from __future__ import annotations
@@ -40,14 +39,15 @@ def main() -> None:
         meter.watch(dynamodb())
     answers.write(json.dumps({"ready": True, "file": str(imported)}) + "\n")
     for line in sys.stdin:
-        before_errors = meter.snapshot() if meter else None
+        before_errors = meter.counts() if meter else None
         tick, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         response = handler.lambda_handler(json.loads(line), WorkerContext(time.monotonic() + 60.0))
         wall, after = time.perf_counter() - tick, resource.getrusage(resource.RUSAGE_SELF)
         cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         answer = {"wall_s": wall, "cpu_s": cpu, "failed": [f["itemIdentifier"] for f in response["batchItemFailures"]]}
         if meter is not None and before_errors is not None:
-            answer["errors"] = dict(meter.snapshot().minus(before_errors).failed)
+            errors = (meter.counts() - before_errors).items()
+            answer["errors"] = {key.removeprefix("error:"): n for key, n in errors if key.startswith("error:")}
         answers.write(json.dumps(answer) + "\n")
 
 
