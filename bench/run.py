@@ -138,14 +138,14 @@ def contention(plan: Plan, env: dict[str, str], direct: Any) -> list[dict[str, A
         refused, failed, tried = (sum(d[i] for d in done) for i in range(3))
         numbering = common.numbering_problem(direct, common.TABLE, tenant[0], orders, seed=False) or "1..N exactly"
         rows.append({"consumers": consumers, "orders": orders, "seconds": elapsed, "orders_per_s": orders / elapsed})
-        rows[-1] |= {"refused": refused, "failed_records": failed, "transactions": tried, "numbering": numbering}
+        rows[-1] |= {"refused": refused, "failed_records": failed, "invocations": tried, "numbering": numbering}
         common.say(f"  {consumers} consumer(s): {orders / elapsed:.0f} orders/s, {refused} refused transactions")
     return rows
 
 
 def drain(worker: Any, events: list[dict[str, Any]]) -> tuple[int, int, int]:
     """Handle each event, redelivering its failed records (as SQS would) until none fails: (refused transactions,
-    records reported failed, transactions tried)."""
+    records reported failed, invocations)."""
     refused = failed = tried = 0
     for event in events:
         records = event["Records"]
