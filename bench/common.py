@@ -116,19 +116,10 @@ def numbering_problem(client: Any, table: str, tenant: str, expected: int, seed:
     pk, sk = ("COUNTER", f"ORDER_NUMBER#{tenant}#{DAY}") if seed else (f"COUNTER#{tenant}", f"ORDER_NUMBER#{DAY}")
     item = client.get_item(TableName=table, Key={"PK": {"S": pk}, "SK": {"S": sk}}, ConsistentRead=True).get("Item")
     counter = int(item["currentValue"]["N"]) if item else 0
-    numbers: list[int] = []
-    query: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :order)",
-        "ExpressionAttributeValues": {":pk": {"S": f"TENANT#{tenant}"}, ":order": {"S": "ORDER#"}},
-        "ConsistentRead": True,
-    }
-    while True:
-        page = client.query(**query)
-        numbers += [int(item["orderNumber"]["S"].rsplit("-", 1)[-1]) for item in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            break
-        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    orders = {":pk": {"S": f"TENANT#{tenant}"}, ":order": {"S": "ORDER#"}}
+    condition = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :order)", "ExpressionAttributeValues": orders}
+    pages = client.get_paginator("query").paginate(TableName=table, ConsistentRead=True, **condition)
+    numbers = [int(item["orderNumber"]["S"].rsplit("-", 1)[-1]) for page in pages for item in page["Items"]]
     if sorted(numbers) != list(range(1, expected + 1)) or counter != expected:
         return f"tenant {tenant}: expected 1..{expected}, found {len(numbers)} orders, counter {counter}"
     return None
