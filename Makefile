@@ -99,11 +99,13 @@ $(LAMBDA_STAMP): requirements.txt bench/requirements-lambda.txt
 	$(LAMBDA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/requirements-lambda.txt
 	touch $(LAMBDA_STAMP)
 
-# Part one: the handler against the seed's algorithm; part two: against the reference commit, side by side.
+# The handler against the seed's algorithm (latency, CPU, capacity units, a hot tenant, the cold start), the audit's
+# and the events publisher's costs; figures to docs/benchmarks.json, then the pictures (docs/*.png) drawn from them.
 bench: venv $(LAMBDA_STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/audit_bench.py
-	$(PY) bench/versus.py
+	$(PY) bench/order_events.py
+	$(PY) bench/charts.py
 
 # 20,000 messages under every fault kind and crash step; writes its figures to docs/reliability.md.
 soak: venv

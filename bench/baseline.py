@@ -1,18 +1,15 @@
-"""The seed's algorithm, for comparison: one message at a time, in sequence.
+"""The seed's algorithm, for comparison: one message at a time, in sequence, as the seed's summary describes it.
 
-For each record, as the seed's summary describes it: validate the message, fetch the cart (requests),
-take the next number with `UpdateItem ADD` on the counter (`PK=COUNTER`, `SK=ORDER_NUMBER#{tenant}#{day}`,
-every tenant on one partition), then `PutItem` the order with `attribute_not_exists(PK) AND
-attribute_not_exists(SK)`. A failed condition means the order exists: the record is a duplicate, and the
-number just taken is lost (a gap).
-
-To compare algorithms and not libraries, it uses this project's models (Pydantic v2, where the seed had
-the slower v1) and writes the very same order item, through a kept-alive `requests.Session` and a boto3
-client configured like the project's. It is generous to the seed, never the opposite.
+Per record: validate the message, fetch the cart, take the next number with `UpdateItem ADD` on the counter
+(`PK=COUNTER`, `SK=ORDER_NUMBER#{tenant}#{day}`: every tenant on one partition), then `PutItem` the order with
+`attribute_not_exists(PK) AND attribute_not_exists(SK)`; a failed condition means a duplicate, and the number just
+taken is lost (a gap). It uses this project's models (Pydantic v2; the seed had the slower v1) and writes the same
+item with the seed's keys, through a kept-alive `requests.Session`: generous to the seed, never the opposite.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +33,6 @@ class SeedBaseline:
         self._client = client
         self._session = requests.Session()
         self._session.headers["Accept"] = "application/json"
-        self.duplicates = 0
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         """Process the records in sequence; report the ones that failed."""
@@ -49,6 +45,19 @@ class SeedBaseline:
         return {"batchItemFailures": failures}
 
     def _process(self, record: dict[str, Any]) -> None:
+        order = self.order(record, self._next_number)
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_marshal({k: v for k, v in order_item(order).items() if not k.startswith("GSI3")}),
+                ConditionExpression="attribute_not_exists(PK) AND attribute_not_exists(SK)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":  # else: a duplicate, skipped
+                raise  # (the seed's idempotency: the number just taken is burned)
+
+    def order(self, record: dict[str, Any], next_number: Callable[[str, str], int]) -> Order:
+        """The order `record` asks for, its cart fetched, numbered by `next_number(tenant, day key)`."""
         message = parse_message(record["body"])
         response = self._session.get(
             f"{self._cart_api}/carts/{message.cart_id}", params={"tenantId": message.tenant_id}, timeout=3
@@ -57,9 +66,9 @@ class SeedBaseline:
         cart = parse_cart(load_json(response.content))
         created = datetime.fromisoformat(message.date_created or utc_millis(datetime.now(UTC)))
         day = business_day(created, UTC)
-        number = self._next_number(message.tenant_id, day_key(day))
+        number = next_number(message.tenant_id, day_key(day))
         now = utc_millis(datetime.now(UTC))
-        order = Order(
+        return Order(
             id=str(message.order_id),
             order_number=format_order_number(day, number),
             tenant_id=message.tenant_id,
@@ -80,16 +89,6 @@ class SeedBaseline:
             last_updated_by="OrderCreatorRecord",
             source_message_id=record["messageId"],
         )
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_marshal(order_item(order)),
-                ConditionExpression="attribute_not_exists(PK) AND attribute_not_exists(SK)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            self.duplicates += 1  # the seed's idempotency: skip, and the number is burned
 
     def _next_number(self, tenant_id: str, day: str) -> int:
         response = self._client.update_item(

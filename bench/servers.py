@@ -1,8 +1,7 @@
-"""The network the benchmark runs against, each role in its own process (so that the code under test does not share
-a GIL with it), printing its URL(s) as one JSON line when ready: `moto`, the project's single-threaded moto server
-(with `copy_tables_once`); `network`, the reliability suite's wire proxy without faults, adding `--dynamodb-delay` to
-each request, and the local Cart API where every cart exists, answering after `--cart-delay`.
-"""
+"""The network the benchmark runs against, each role in its own process, printing its URLs as a JSON line when ready:
+`moto`, the project's single-threaded moto server (`copy_tables_once`; `ReturnConsumedCapacity` by `bench/capacity.py`);
+`network`, the reliability suite's wire proxy adding `--dynamodb-delay` to each request, and a Cart API where every
+cart exists, answering after `--cart-delay`."""
 
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.factories import cart
 from tests.reliability.faults import WireProxy
 
+import capacity
 from order_creator.local import CartApiServer, MotoServer
 from order_creator.models import exact_json
 
@@ -66,6 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.role == "moto":
         copy_tables_once()
+        capacity.install()
         urls = {"moto": MotoServer().start()}
     else:
         carts = EveryCartApi()
