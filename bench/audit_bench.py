@@ -29,8 +29,8 @@ def fill(client: Any, tenants: dict[str, int], cart_api: str) -> None:
     import uuid
 
     from baseline import SeedBaseline, _marshal
-    from order_creator.store.keys import order_item
     from order_creator.handler import lambda_handler
+    from order_creator.store.keys import order_item
 
     orders = SeedBaseline(TABLE, cart_api, client)  # builds an order as the handler does (not numbered here)
     for tenant, count in tenants.items():
