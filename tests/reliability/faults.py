@@ -634,21 +634,9 @@ class TunnelProxy(_RawServer):
         return f"http://{self.address}"
 
     def serve(self, connection: socket.socket) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = connection.recv(4096)
-            if not data:
-                return
-            head += data
-        if self.credentials is not None:
-            expected = "Proxy-Authorization: Basic " + base64.b64encode(self.credentials.encode()).decode()
-            if expected.lower().encode() not in head.lower():
-                connection.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
-                return
-        host, _, port = head.split()[1].decode().rpartition(":")
-        upstream = socket.create_connection((host, int(port)), timeout=5)
-        with self._lock:
-            self._connections.append(upstream)
+        upstream = self._connect(connection)
+        if upstream is None:
+            return
         answer = b"HTTP/1.1 200 Connection established\r\n\r\n"
         if not self.trickle:
             connection.sendall(answer)
@@ -657,6 +645,26 @@ class TunnelProxy(_RawServer):
                 return
             connection.sendall(answer[i : i + 1])
         _pipe(connection, upstream, self.stopping)
+
+    def _connect(self, connection: socket.socket) -> socket.socket | None:
+        """Read the CONNECT request and open the tunnel's upstream; None when the client left or was refused
+        (407 without the credentials)."""
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = connection.recv(4096)
+            if not data:
+                return None
+            head += data
+        if self.credentials is not None:
+            expected = "Proxy-Authorization: Basic " + base64.b64encode(self.credentials.encode()).decode()
+            if expected.lower().encode() not in head.lower():
+                connection.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+                return None
+        host, _, port = head.split()[1].decode().rpartition(":")
+        upstream = socket.create_connection((host, int(port)), timeout=5)
+        with self._lock:
+            self._connections.append(upstream)
+        return upstream
 
 
 class TrickledTunnel(TunnelProxy):
@@ -676,16 +684,9 @@ class TrickledTunnel(TunnelProxy):
 
     def serve(self, connection: socket.socket) -> None:
         connection = self.tls.wrap_socket(connection, server_side=True)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = connection.recv(4096)
-            if not data:
-                return
-            head += data
-        host, _, port = head.split()[1].decode().rpartition(":")
-        upstream = socket.create_connection((host, int(port)), timeout=5)
-        with self._lock:
-            self._connections.append(upstream)
+        upstream = self._connect(connection)
+        if upstream is None:
+            return
         connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         connection.settimeout(None)
         upstream.settimeout(None)
