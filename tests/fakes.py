@@ -118,11 +118,11 @@ class FakeDeadLetters:
     def __init__(self, refuse: set[str] | None = None) -> None:
         self.letters: list[DeadLetter] = []
         self.refuse = refuse or set()
-        self.times_left: list[float | None] = []
+        self.times_left: list[float] = []
 
-    def send(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float] | None = None) -> set[str]:
-        self.times_left.append(None if time_left is None else time_left())
-        if time_left is not None and time_left() <= 0:
+    def send(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float]) -> set[str]:
+        self.times_left.append(time_left())
+        if time_left() <= 0:
             return {letter.message_id for letter in letters}
         self.letters.extend(letter for letter in letters if letter.message_id not in self.refuse)
         return {letter.message_id for letter in letters if letter.message_id in self.refuse}

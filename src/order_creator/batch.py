@@ -1,20 +1,9 @@
-"""The batch: parse → carts (concurrently with one store read) → group → number and write → outcomes.
+"""The batch: parse → carts (concurrently with one store read) → number and write → outcomes.
 
-Talks only to the ports in `order_creator.ports`. The algorithm, in short:
-
-1. parse every record; a bad one is a permanent failure for that record only; a repeated order id in
-   the batch follows the first record with that id;
-2. fetch the carts concurrently, and while they are in flight read, in one strongly consistent request,
-   the orders that may exist already and the counters of every (tenant, business day);
-3. number the new orders of each (tenant, day) from the counter read, and write each counter and its
-   orders in one transaction, round after round (`order_creator.writes`: a (tenant, day) whose counter
-   another consumer moved is retried on its own, the others at once);
-4. stop starting work when too little of the invocation's time is left (`order_creator.deadlines`), and
-   report what was not done: every wait is bounded by the deadline, and a call the batch stops waiting for
-   is abandoned (cancelled if not started; its worker pool replaced), its records transient.
-
-Each stage contains its own faults to its records (an unexpected exception is that record's transient
-outcome); a failure's status follows from its error class.
+Talks only to the ports (`order_creator.ports`); docs/how-a-batch-works.md walks through the stages. Each stage
+keeps its faults to its own records (an unexpected exception is that record's transient outcome), and every wait
+is bounded by the invocation's deadline (`order_creator.deadlines`): a call the batch stops waiting for is
+abandoned (cancelled if not started, its worker pool replaced), its records transient.
 """
 
 from __future__ import annotations
@@ -39,17 +28,7 @@ from order_creator.errors import (
 )
 from order_creator.models import Cart, parse_message
 from order_creator.numbering import business_day
-from order_creator.outcomes import (
-    BatchReport,
-    Draft,
-    Outcome,
-    Record,
-    Status,
-    existing,
-    failures,
-    outcome,
-    unexpected,
-)
+from order_creator.outcomes import BatchReport, Draft, Outcome, Record, Status, existing, failures, outcome, unexpected
 from order_creator.ports import (
     CartSource,
     CounterKey,
@@ -122,14 +101,12 @@ class OrderCreator:
         return ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="order-creator")
 
     def _abandon(self, futures: Sequence[Future[Any]]) -> None:
-        """Stop waiting for these calls: those not started never will be, and the pool, whose workers may be stuck
-        in the others, is replaced, so that nothing of this invocation holds up the rest of it or the next one."""
+        """Stop waiting for these calls: cancel those not started, and replace the pool whose workers may be stuck
+        in the others, so nothing of this invocation holds up the rest of it or the next one."""
         for future in futures:
             future.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
-
-    # 1. parse ---------------------------------------------------------------------------------
 
     def _parse(self, records: Sequence[Record]) -> tuple[list[Draft], list[tuple[Draft, Draft]], dict[str, Outcome]]:
         """The first record of each order id, the later ones with their first, and the records that do not parse."""
@@ -166,53 +143,58 @@ class OrderCreator:
             raise InvalidMessage("dateCreated is outside the range of dates an order can have") from None
         return Draft(record, message, created, CounterKey(message.tenant_id, day))
 
-    # 2. carts, and the store read while they are in flight --------------------------------------
-
     def _fetch(
         self, drafts: list[Draft], remaining_seconds: Callable[[], float]
     ) -> tuple[Snapshot | TransientError, list[float]]:
-        """The store's snapshot (or why it could not be read) and each cart fetch's seconds; sets each draft's cart.
+        """The store's snapshot (or why there is none) and each cart fetch's seconds; sets each draft's cart.
 
-        However long a fetch or the read is held up where no timeout of theirs reaches (a name lookup; a host of
-        several addresses, each given the whole connect timeout), the batch stops waiting while the invocation
-        still has `BATCH_MARGIN_SECONDS` left: what arrived is written, what did not is retried, the answer is in
-        time. The calls it stopped waiting for are abandoned.
+        However long a call is held up where no timeout of its own reaches (a name lookup, a host of several
+        addresses), the batch stops waiting while `BATCH_MARGIN_SECONDS` are left, and abandons what is late.
         """
         if not drafts:
             return Snapshot(), []
         give_up = time.monotonic() + remaining_seconds() - BATCH_MARGIN_SECONDS
-        order_keys = [d.key for d in drafts]
-        counter_keys = list(dict.fromkeys(d.counter for d in drafts))
-        # The carts' requests leave first (they take longest), the read right after them, while a worker is still
-        # free for it: its request's CPU no longer holds every cart back (0.8 ms here, 7 times that at 256 MB).
+        # The carts leave first (they take longest), the read right after them while a worker is still free.
         first = min(len(drafts), self._workers - 1)
         carts = [self._pool.submit(self._timed_cart, d) for d in drafts[:first]]
-        read = self._pool.submit(self._store.read, order_keys, counter_keys)
+        read = self._pool.submit(self._read, drafts)
         carts += [self._pool.submit(self._timed_cart, d) for d in drafts[first:]]
         latencies: list[float] = []
         late: list[Future[Any]] = []
         for draft, future in zip(drafts, carts, strict=True):
-            if not _finished(future, give_up):
+            if _finished(future, give_up):
+                draft.cart, latency = future.result()
+                if latency is not None:
+                    latencies.append(latency)
+            else:
                 late.append(future)
                 draft.cart = DeadlineExceeded("the cart had not arrived when the Lambda's time was running out")
-                continue
-            draft.cart, latency = _cart_of(future, draft)
-            if latency is not None:
-                latencies.append(latency)
-        if not _finished(read, give_up):
+        snapshot = read.result() if _finished(read, give_up) else None
+        if snapshot is None:
             late.append(read)
+            snapshot = DeadlineExceeded("the store read had not answered when the Lambda's time was running out")
         if late:
             self._abandon(late)
-        return _snapshot_of(read), latencies
+        return snapshot, latencies
 
     def _timed_cart(self, draft: Draft) -> tuple[Cart | OrderCreatorError, float | None]:
         started = time.perf_counter()
         try:
-            return self._carts.get_cart(draft.message.tenant_id, draft.message.cart_id), time.perf_counter() - started
+            cart: Cart | OrderCreatorError = self._carts.get_cart(draft.message.tenant_id, draft.message.cart_id)
         except OrderCreatorError as error:
-            return error, time.perf_counter() - started
+            cart = error
+        except Exception as bug:  # a bug in the adapter fails this record alone
+            return unexpected("fetching the cart", bug, order_id=draft.order_id), None
+        return cart, time.perf_counter() - started
 
-    # 3. number and write (order_creator.writes), each transaction bounded ---------------------------
+    def _read(self, drafts: list[Draft]) -> Snapshot | TransientError:
+        """The existing orders and the counters of these drafts, or why they could not be read."""
+        try:
+            return self._store.read([d.key for d in drafts], list(dict.fromkeys(d.counter for d in drafts)))
+        except TransientError as error:
+            return error
+        except Exception as bug:  # a bug in the store's adapter: every record waits for a retry
+            return unexpected("reading the store", bug)
 
     def _write(self, blocks: Sequence[NumberBlock], remaining_seconds: Callable[[], float]) -> WriteResult:
         """The store's answer to one transaction, waited for until the answer's margin; DeadlineExceeded when it
@@ -225,35 +207,10 @@ class OrderCreator:
 
 
 def _finished(future: Future[Any], give_up: float) -> bool:
-    """Whether the call finished before `give_up` (time.monotonic); its outcome is then `future.result()`.
-
-    A finished call's own exception, a TimeoutError included, is not the wait's: `done()` tells them apart.
-    """
+    """Whether the call finished before `give_up` (time.monotonic); `done()` tells its own TimeoutError apart."""
     with contextlib.suppress(Exception):
         future.result(timeout=max(0.0, give_up - time.monotonic()))
     return future.done()
-
-
-def _cart_of(
-    future: Future[tuple[Cart | OrderCreatorError, float | None]], draft: Draft
-) -> tuple[Cart | OrderCreatorError, float | None]:
-    """A finished fetch's cart (or why there is none) and its seconds."""
-    try:
-        return future.result()
-    except Exception as bug:  # a bug in an adapter must not fail the other records
-        return unexpected("fetching the cart", bug, order_id=draft.order_id), None
-
-
-def _snapshot_of(read: Future[Snapshot]) -> Snapshot | TransientError:
-    """The read's snapshot, or why the batch has none (its failure, a bug, or no answer in time)."""
-    if not read.done():
-        return DeadlineExceeded("the store read had not answered when the Lambda's time was running out")
-    try:
-        return read.result()
-    except TransientError as error:
-        return error
-    except Exception as bug:  # a bug in the store's adapter: every record waits for a retry
-        return unexpected("reading the store", bug)
 
 
 def _resolve(drafts: list[Draft], snapshot: Snapshot) -> tuple[list[Draft], dict[str, Outcome]]:
@@ -286,9 +243,7 @@ def _cart_refusal(draft: Draft) -> OrderCreatorError | None:
 
 
 def _follow(draft: Draft, first: Draft, decided: Outcome) -> Outcome:
-    """A later record of an order already in the batch. A stored order's cart decides (same cart: a duplicate,
-    another: a conflict); else the first failed: the same cart ends as it did, another is a conflict once the
-    first is settled, and retried while the first is (its cart may yet be the one that wins)."""
+    """A later record of an order already in the batch: its outcome follows the first's (docs/failure-semantics.md)."""
     if decided.stored_cart_id is not None:
         return existing(draft, decided.stored_cart_id)
     if draft.message.cart_id == first.message.cart_id:
@@ -300,46 +255,27 @@ def _follow(draft: Draft, first: Draft, decided: Outcome) -> Outcome:
     return outcome(draft, error=conflict)
 
 
-def settle(
-    outcomes: Sequence[Outcome],
-    dead_letters: DeadLetterSink | None,
-    remaining_seconds: Callable[[], float] | None = None,
-) -> list[str]:
+def settle(outcomes: Sequence[Outcome], sink: DeadLetterSink | None, time_left: Callable[[], float]) -> list[str]:
     """The one place outcomes become SQS results: the message ids SQS must keep (`batchItemFailures`).
 
-    Transient failures are kept for redelivery. Permanent ones go to the dead-letter queue when one is
-    configured (and are kept, now transient, if sending fails or would outlast the invocation's time, less
-    `RETURN_SECONDS` for the answer), otherwise they are kept for the queue's redrive policy.
+    Transient failures are kept for redelivery. Permanent ones go to the dead-letter queue when there is one
+    (kept, now transient, when a send fails or would end within `RETURN_SECONDS` of the deadline); without one
+    they are kept for the queue's redrive policy.
     """
-    if dead_letters is None:
+    if sink is None:
         return [o.record.message_id for o in outcomes if not o.succeeded]
     permanent = [(o, o.error) for o in outcomes if isinstance(o.error, PermanentError)]
     if permanent:
         letters = [DeadLetter(o.record.message_id, o.record.body, e.error_type, str(e)) for o, e in permanent]
-        unsent = _send(dead_letters, letters, remaining_seconds)
+        try:
+            unsent = sink.send(letters, time_left=lambda: time_left() - RETURN_SECONDS)
+        except Exception as bug:  # a bug in the sink leaves the letters to SQS rather than failing the batch
+            unexpected("sending the dead letters", bug)
+            unsent = {letter.message_id for letter in letters}
         for failed, error in permanent:
             if failed.record.message_id in unsent:
                 failed.error = DeadLetterFailed(f"could not dead-letter ({error.error_type}: {error})")
     return [o.record.message_id for o in outcomes if o.status is Status.TRANSIENT]
-
-
-def _send(
-    dead_letters: DeadLetterSink, letters: list[DeadLetter], remaining_seconds: Callable[[], float] | None
-) -> set[str]:
-    """The ids of the letters not sent: none is sent once the time for the sends is over, and a bug in the sink
-    leaves them all to SQS rather than failing the batch."""
-    every = {letter.message_id for letter in letters}
-
-    def time_left() -> float:
-        return float("inf") if remaining_seconds is None else remaining_seconds() - RETURN_SECONDS
-
-    if time_left() <= 0:
-        return every
-    try:
-        return dead_letters.send(letters, time_left=time_left)
-    except Exception as bug:
-        unexpected("sending the dead letters", bug)
-        return every
 
 
 def contained(records: Sequence[Record], bug: Exception) -> BatchReport:

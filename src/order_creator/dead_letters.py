@@ -1,17 +1,8 @@
 """DeadLetterQueue: sends permanent failures to DEAD_LETTER_QUEUE_URL with their reason (contract §5).
 
-Dead letters always fit: they are packed into `SendMessageBatch` requests by bytes, against SQS's limits.
-SQS's API reference for SendMessageBatch (since SQS raised its message size to 1 MiB in 2025): "The
-maximum allowed individual message size and the maximum total payload size (the sum of the individual lengths
-of all of the batched messages) are both 1 MiB 1,048,576 bytes", at most 10 entries a request; a message's
-size counts its body and each attribute's name, data type and value (UTF-8 bytes).
-
-A message that arrived from SQS fitted the source queue's limit, so its body fits the dead-letter queue's when
-that queue's `MaximumMessageSize` is at least the source's (the template must keep it so). Our
-three attributes then take what room is left: `sourceMessageId` and `errorType` whole or not at all,
-`errorMessage` shortened (by bytes, never inside a character) to what fits. A body so close to the limit that
-none fits (a body at the exact limit) is sent alone, byte for byte: dead-lettered all the same, its reason in
-the handler's log line for that message id. No body is ever refused for our attributes.
+Letters are packed into `SendMessageBatch` requests by bytes, against SQS's limits (docs/design.md): the body
+goes byte for byte, our attributes take the room left (`errorMessage` shortened to fit), and a body at the
+exact limit goes alone, without them. No body is ever refused for our attributes.
 """
 
 from __future__ import annotations
@@ -34,11 +25,8 @@ _STRING = "String"
 
 
 class DeadLetterQueue:
-    """Implements `ports.DeadLetterSink` with SendMessageBatch, packed by bytes; the body goes byte for byte.
-
-    `client` is the SQS client, or what makes it on the first send: most batches send nothing, and creating
-    an SQS client costs a cold start 60-100 ms of CPU (`docs/benchmarks.md`).
-    """
+    """Implements `ports.DeadLetterSink` with SendMessageBatch. `client` is the SQS client, or what makes it on the
+    first send (most batches send nothing)."""
 
     def __init__(self, queue_url: str, client: SQSClient | Callable[[], SQSClient]) -> None:
         self._url = queue_url
@@ -52,23 +40,20 @@ class DeadLetterQueue:
             self._client_or_factory = self._client_or_factory()
         return self._client_or_factory
 
-    def send(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float] | None = None) -> set[str]:
+    def send(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float]) -> set[str]:
         """Send every letter; return the message ids SQS did not accept (they stay in the source queue).
 
-        `time_left` gives the seconds before the sends must have ended: each request is waited for only that
-        long, and none is started once they are spent; the letters of a request not answered in time come back
-        unsent. SQS may still take such a request after the wait: the message is then dead-lettered and also
-        redelivered (dead letters are at least once, never lost).
+        Each request is waited for only `time_left()` seconds, and none is started once they are spent: its
+        letters come back unsent. SQS may still take a request after the wait: that message is then dead-lettered
+        and also redelivered (dead letters are at least once, never lost).
         """
         unsent: set[str] = set()
         for request in self._requests(letters):
-            seconds = None if time_left is None else time_left()
-            if seconds is None:
-                unsent |= self._send(request)
-            elif seconds <= 0:
-                unsent.update(letter.message_id for letter, _ in request)
-            else:
+            seconds = time_left()
+            if seconds > 0:
                 unsent |= self._send_within(request, seconds)
+            else:
+                unsent.update(letter.message_id for letter, _ in request)
         return unsent
 
     def _send_within(self, request: list[tuple[DeadLetter, dict[str, Any]]], seconds: float) -> set[str]:

@@ -1,19 +1,9 @@
-"""The invocation's deadline, and every bound the batch derives from it, in one place.
+"""The invocation's deadline, and every bound the batch derives from it, in one place (docs/reliability.md has
+the table: what each stage waits for, and what it keeps for the stages after it).
 
-One deadline is taken from the Lambda context when an invocation starts (outside Lambda: when the worker
-receives the batch) and every stage waits only for what is left of it, less what the later stages keep:
-
-    start threshold   the Cart API's worst case + BATCH_MARGIN_SECONDS, or nothing is started
-    carts and read    until BATCH_MARGIN_SECONDS are left (kept for numbering, a write round and the answer)
-    a write round     started with at least WRITE_SECONDS + ANSWER_SECONDS left; waited for until ANSWER_SECONDS
-    a back-off sleep  ends while a write round can still start
-    dead letters      each request waited for until RETURN_SECONDS are left
-    the answer        RETURN_SECONDS: the outcomes' log lines, the metrics, the return
-
-The clients' worst cases come from their own settings, which live here too: the Cart API client's back-off
-(`cart.CartService` builds its urllib3 `Retry` from these constants) and the AWS clients' timeouts and attempts
-(`clients` builds botocore's `Config` from them). docs/reliability.md has the table; template.yaml's Rules refuse
-a function timeout shorter than `batch_minimum_seconds`.
+The settings that decide the clients' worst cases live here too: `cart.CartService` builds its urllib3 `Retry`
+from the CART_BACKOFF_* constants and `clients` its botocore `Config` from the AWS_* ones; template.yaml's Rules
+refuse a function timeout shorter than `batch_minimum_seconds`.
 """
 
 from __future__ import annotations
@@ -47,22 +37,14 @@ PREPARE_SECONDS = 0.2  # between the carts' cut-off and the first write round: n
 BATCH_MARGIN_SECONDS = PREPARE_SECONDS + WRITE_SECONDS + ANSWER_SECONDS
 
 
-def cart_backoff_seconds(retries: int) -> float:
-    """The longest the Cart API client sleeps between its attempts, over all `retries`.
-
-    urllib3 sleeps nothing after the first failure, then factor × 2 ** (failures - 1) plus up to the jitter,
-    capped, after each later one; the last failure raises instead of sleeping.
-    """
+def cart_worst_case_seconds(timeout: float, retries: int) -> float:
+    """The longest one cart fetch takes: every attempt its whole timeout, and urllib3's back-off between them
+    (none after the first failure, then factor × 2 ** (failures - 1) plus up to the jitter, capped)."""
     backoff = sum(
         min(CART_BACKOFF_MAX, CART_BACKOFF_FACTOR * 2.0 ** (failures - 1) + CART_BACKOFF_JITTER)
         for failures in range(2, retries + 1)
     )
-    return round(backoff, 6)  # 0.3, not 0.30000000000000004: the figure is printed, and compared with the template's
-
-
-def cart_worst_case_seconds(timeout: float, retries: int) -> float:
-    """The longest one cart fetch takes: every attempt its whole timeout, and the back-off between them."""
-    return round(timeout * (retries + 1) + cart_backoff_seconds(retries), 6)
+    return round(timeout * (retries + 1) + backoff, 6)  # 3.3, not 3.3000000000000003: printed, and compared
 
 
 def batch_minimum_seconds(cart_worst_case: float) -> float:

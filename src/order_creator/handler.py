@@ -1,9 +1,5 @@
-"""Lambda entry: parse the SQS event, run the batch, shape `batchItemFailures`.
-
-`lambda_handler` is `run_batch` without its report; the local SQS worker calls `run_batch` itself for what became
-of each message. Wiring (adapters built once per warm Lambda) lives here too; logs, metrics and tracing in
-`observability`.
-"""
+"""Lambda entry: parse the SQS event, run the batch, shape `batchItemFailures`; and the wiring (adapters built
+once per warm Lambda). The local worker calls `run_batch` for what became of each message."""
 
 from __future__ import annotations
 
@@ -18,17 +14,15 @@ from order_creator.errors import ConfigurationError
 from order_creator.observability import logger, metrics, observe, start_tracing
 from order_creator.settings import Settings
 
-# The settings whose function timeout was found long enough (at the first invocation with them).
+# The settings whose function timeout was found long enough.
 _timeouts_checked: set[Settings] = set()
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Process one SQS batch before the invocation's deadline; return the message ids SQS must redeliver
-    (contract §1, §5).
+    """Process one SQS batch before the invocation's deadline; return the message ids SQS must redeliver (§1, §5).
 
     Raises ValueError for an event that is not an SQS event, and ConfigurationError for a bad environment or a
-    function timeout too short for it: neither is the fault of a record, so the whole batch is retried. Nothing
-    else leaves it: a fault is its records' (transient) outcome.
+    function timeout too short for it (no record's fault: the whole batch is retried); nothing else.
     """
     answer: dict[str, Any] = run_batch(event, context)[0]
     return answer
@@ -77,12 +71,8 @@ def parse_event(event: Any) -> list[Record]:
 
 
 def _check_timeout(settings: Settings, seconds_left: float) -> None:
-    """ConfigurationError when the function's timeout cannot fit a batch (the Cart API's worst case, then a write
-    round and the answer), checked at the first invocation with these settings.
-
-    Lambda does not put the function's timeout in the environment; each invocation starts with all of it, so the
-    time left when the first one starts stands for it (outside Lambda, the worker's visibility timeout less its
-    margin). A configuration that cannot fit would otherwise leave every message unstarted, on every receive.
+    """ConfigurationError when the function's timeout cannot fit a batch, checked at the first invocation with
+    these settings: Lambda does not put the timeout in the environment, but each invocation starts with all of it.
     """
     if settings in _timeouts_checked:
         return

@@ -1,8 +1,5 @@
-"""What the batch works on and decides: the records, the drafts on their way to orders, and each record's outcome.
-
-Shared by the batch's stages (`batch` fetches and resolves, `writes` numbers and writes); a failure's status
-follows from its error class, and outcomes become SQS results in one place, `batch.settle`.
-"""
+"""What the batch's stages (`batch`, `writes`) share: the records, the drafts on their way to orders, and each
+record's outcome, whose status follows from its error class (SQS results are made in `batch.settle` alone)."""
 
 from __future__ import annotations
 
@@ -42,8 +39,8 @@ class Status(StrEnum):
 
 @dataclass
 class Outcome:
-    """One record's result. Its status follows from what is set: a failure's from its error class, a
-    success is `CREATED` when this record wrote the order (it has the order number), else `DUPLICATE`."""
+    """One record's result: a failure's status is its error class's; a success is `CREATED` when this record wrote
+    the order (it has its number), else `DUPLICATE`."""
 
     record: Record
     order_id: str | None = None
@@ -96,9 +93,8 @@ class Draft:
 
 
 def unexpected(doing: str, error: BaseException, **ids: str) -> TransientError:
-    """A bug met while `doing` some records' work: those records alone are retried (transient; the queue's redrive
-    policy ends them if the bug stays). Logged with its type and its frames, never its message: a library's
-    message may echo a field's value (contract §5)."""
+    """A bug met while `doing` some records' work, logged with its type and frames, never its message (it may echo
+    a field's value, contract §5): those records alone are retried, until the queue's redrive policy ends them."""
     frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
     logger.error(f"unexpected error {doing}", extra={**ids, "error_type": type(error).__name__, "frames": frames})
     return TransientError(f"unexpected error {doing}: {type(error).__name__}")

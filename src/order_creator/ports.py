@@ -1,8 +1,5 @@
-"""The domain's view of the outside world: what the batch needs from the Cart API, the table and the DLQ.
-
-The real adapters (`cart.CartService`, `store.orders.OrderTable`, `dead_letters.DeadLetterQueue`) implement these
-protocols; unit tests implement them with plain in-memory fakes.
-"""
+"""What the batch needs from the Cart API, the table and the dead-letter queue: `cart.CartService`,
+`store.orders.OrderTable` and `dead_letters.DeadLetterQueue` implement these; unit tests use in-memory fakes."""
 
 from __future__ import annotations
 
@@ -52,14 +49,10 @@ class NumberBlock:
 
 @dataclass
 class WriteResult:
-    """The outcome of writing a set of blocks in one transaction.
-
-    When `committed` is false nothing was written, and the other fields say why: counters whose value
-    was not the one expected (with the value found), orders that exist already (with their cartId),
-    orders the store refused (with the reason), whether the store was merely busy, and, when it can tell,
-    the counters whose items met that business (a conflicting transaction, throttling). A counter named in
-    none of these was refused for the others' sake only.
-    """
+    """One transaction's outcome. Not `committed`: nothing was written, and the rest says why: counters found
+    moved (their value), orders that exist (their cartId), orders refused (the reason), whether the store was
+    busy and, when it can tell, whose counters' items were (a conflict, throttling). A counter named in none of
+    these was refused for the others' sake only."""
 
     committed: bool
     counters: dict[CounterKey, int] = field(default_factory=dict)
@@ -95,10 +88,8 @@ class OrderStore(Protocol):
         ...
 
     def write(self, blocks: Sequence[NumberBlock]) -> WriteResult:
-        """Write every block's counter and orders atomically, or nothing; raises TransientError when unavailable.
-
-        An order the store can never hold is not sent: it comes back in `rejected`, with the reason.
-        """
+        """Every block's counter and orders atomically, or nothing (an order the store can never hold comes back in
+        `rejected`); raises TransientError when unavailable."""
         ...
 
     def item_size(self, order: Order) -> int:
@@ -109,7 +100,7 @@ class OrderStore(Protocol):
 class DeadLetterSink(Protocol):
     """Where permanent failures go when a dead-letter queue is configured."""
 
-    def send(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float] | None = None) -> set[str]:
-        """Send the letters; return the message ids that could not be sent. With `time_left` (seconds left before
-        the sends must have ended), no send outlasts it: what could not be sent in time is returned too."""
+    def send(self, letters: Sequence[DeadLetter], *, time_left: Callable[[], float]) -> set[str]:
+        """Send the letters; return the message ids not sent, those that could not be sent within `time_left()`
+        seconds included."""
         ...

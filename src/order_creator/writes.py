@@ -1,17 +1,10 @@
-"""Numbering and writing: the new orders of each (tenant, day) numbered from its counter and written in
-transactions, round after round, until each is decided or the deadline's margin is reached.
+"""Numbering and writing: each (tenant, day)'s new orders numbered from its counter and written in transactions,
+round after round, until each is decided or the deadline's margin is reached.
 
-A round packs the groups that are ready into as few transactions as DynamoDB allows (a counter and its orders
-in one, several groups sharing one up to the item and byte limits). A cancelled transaction says why, item by
-item: an order that exists is decided (a duplicate, or a conflict), one the store refuses is permanent, a counter
-that moved gives its new value. A group whose counter moved, or whose items met a conflicting transaction or
-throttling, is busy: from then on it is written in a transaction of its own, after a back-off of its own (full
-jitter over a window that starts at what the write took and doubles per transaction it lost). The other groups
-of that transaction were refused only for its sake: they go again in the next round, at once, without it. So a
-busy tenant costs the others at most one transaction, never their outcome.
-
-Every step is bounded by the invocation's deadline (`order_creator.deadlines`): a round's transaction is sent
-only with WRITE_SECONDS left before the answer's margin, and a back-off ends while one can still be sent.
+A round packs the ready groups into as few transactions as DynamoDB allows; a busy group (its counter moved, or
+its items met contention) is retried alone after a back-off of its own, the others at once
+(docs/how-a-batch-works.md, step 4). A transaction is sent only with WRITE_SECONDS left before the answer's
+margin, and a back-off ends while one can still be sent.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ def test_the_sqs_client_is_made_on_the_first_letter_and_then_reused(moto_url: st
     assert made == []
 
     # When two batches send a letter each
-    assert queue.send([DeadLetter("m-1", '{"a": 1}', "InvalidMessage", "bad body")]) == set()
-    assert queue.send([DeadLetter("m-2", '{"a": 2}', "CartNotFound", "no cart")]) == set()
+    assert queue.send([DeadLetter("m-1", '{"a": 1}', "InvalidMessage", "bad body")], time_left=lambda: 30.0) == set()
+    assert queue.send([DeadLetter("m-2", '{"a": 2}', "CartNotFound", "no cart")], time_left=lambda: 30.0) == set()
 
     # Then one client was made, and both letters are in the queue with their reasons
     assert len(made) == 1

@@ -399,7 +399,7 @@ def test_every_record_ends_as_an_order_or_a_permanent_failure_with_a_reason(fake
     # When the batch runs (on fakes of the ports) and its outcomes are settled with a dead-letter queue
     report = processor.process([_as_record(r) for r in records], lambda: 30.0)
     letters = FakeDeadLetters()
-    failures = settle(report.outcomes, letters)
+    failures = settle(report.outcomes, letters, lambda: 30.0)
 
     # Then each record is created or a permanent failure with a reason, as its case says
     assert failures == []

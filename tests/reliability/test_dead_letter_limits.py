@@ -85,7 +85,7 @@ def test_errormessage_is_shortened_by_bytes_never_inside_a_character(moto_url, s
     letter = DeadLetter("m-1", _not_json(LIMIT - 200), "InvalidMessage", EURO * 100)
 
     # When it is sent
-    assert _dead_letters(queue, wire_proxy).send([letter]) == set()
+    assert _dead_letters(queue, wire_proxy).send([letter], time_left=lambda: 30.0) == set()
 
     # Then its reason is the longest run of whole characters that fits
     ((copy,),) = [read_dead_letters(sqs, queue)]
@@ -162,7 +162,7 @@ def test_every_letter_is_sent_in_requests_within_sqs_limits(moto_url, sqs, wire_
     queue = _queue(sqs)
     try:
         # When they are sent
-        unsent = _dead_letters(queue, wire_proxy).send(letters)
+        unsent = _dead_letters(queue, wire_proxy).send(letters, time_left=lambda: 30.0)
 
         # Then SQS refused none (each request and message within its limits, by bytes), and each is in the
         # queue once, body byte for byte

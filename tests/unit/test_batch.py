@@ -428,7 +428,7 @@ def test_settle_dead_letters_permanent_failures_and_keeps_transient_ones():
     outcomes = processor(carts, store).process(records, plenty).outcomes
     dead_letters = FakeDeadLetters()
 
-    failures = settle(outcomes, dead_letters)
+    failures = settle(outcomes, dead_letters, plenty)
 
     assert failures == ["later"]
     assert [(d.message_id, d.body, d.error_type) for d in dead_letters.letters] == [("bad", "nope", "InvalidMessage")]
@@ -437,13 +437,13 @@ def test_settle_dead_letters_permanent_failures_and_keeps_transient_ones():
 def test_settle_without_a_dead_letter_queue_reports_permanent_failures():
     outcomes = processor(FakeCarts(), FakeStore()).process([rec("nope", "bad")], plenty).outcomes
 
-    assert settle(outcomes, None) == ["bad"]
+    assert settle(outcomes, None, plenty) == ["bad"]
 
 
 def test_a_failed_dead_letter_send_keeps_the_message_as_transient():
     outcomes = processor(FakeCarts(), FakeStore()).process([rec("nope", "bad")], plenty).outcomes
 
-    failures = settle(outcomes, FakeDeadLetters(refuse={"bad"}))
+    failures = settle(outcomes, FakeDeadLetters(refuse={"bad"}), plenty)
 
     assert failures == ["bad"]
     assert outcomes[0].status is Status.TRANSIENT
