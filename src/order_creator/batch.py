@@ -263,7 +263,7 @@ def settle(outcomes: Sequence[Outcome], sink: DeadLetterSink | None, time_left: 
     they are kept for the queue's redrive policy.
     """
     if sink is None:
-        return [o.record.message_id for o in outcomes if not o.succeeded]
+        return [o.record.message_id for o in outcomes if o.error is not None]
     permanent = [(o, o.error) for o in outcomes if isinstance(o.error, PermanentError)]
     if permanent:
         letters = [DeadLetter(o.record.message_id, o.record.body, e.error_type, str(e)) for o, e in permanent]

@@ -56,11 +56,6 @@ class Outcome:
             return Status.PERMANENT if isinstance(self.error, PermanentError) else Status.TRANSIENT
         return Status.CREATED if self.order_number else Status.DUPLICATE
 
-    @property
-    def succeeded(self) -> bool:
-        """Created or duplicate: SQS may delete the message."""
-        return self.error is None
-
 
 @dataclass
 class BatchReport:
