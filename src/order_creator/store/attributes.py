@@ -8,8 +8,7 @@ from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Under
 from functools import cache
 from typing import Any
 
-# boto3's DYNAMODB_CONTEXT (boto3.dynamodb.types): 38 significant digits, exponents within the table's range,
-# and any rounding an error rather than a silent change of the amount.
+# boto3's DYNAMODB_CONTEXT: 38 significant digits, the table's exponents, any rounding an error
 _TABLE_NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
 
 
@@ -29,17 +28,8 @@ def marshal_sized(item: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 def _attribute_value(value: Any) -> tuple[dict[str, Any], int]:
-    """What boto3's `TypeSerializer` makes of `value`, and its size by DynamoDB's rules (strings in UTF-8 bytes,
-    a number 1 byte per 2 significant digits + 1, at most 21; booleans and null 1 byte; lists and maps 3 bytes
-    plus 1 byte per element plus their contents).
-
-    Strings (subclasses too), maps, lists, numbers (with boto3's check that DynamoDB can hold them: `DecimalException`
-    otherwise), booleans and None map one to one; anything rarer (sets, binary, other mappings and sequences)
-    goes to `TypeSerializer` itself. Doing the common kinds here keeps boto3 out of the handler's cold start
-    (importing it costs about 16 ms of CPU beyond botocore's) and its type dispatch (up to nine checks per
-    value) out of the warm path; the kinds are told by exact type first (an isinstance check against `Mapping`
-    costs more than the counting). `tests/unit/test_marshalling.py` holds both equal to boto3 and to the rules.
-    """
+    """What boto3's `TypeSerializer` makes of `value`, and its size by DynamoDB's rules; the common kinds by hand
+    (`DecimalException` for a number the table cannot hold), the rarer ones (sets, binary...) by boto3."""
     kind = type(value)
     if kind is str:
         return {"S": value}, _text_size(value)
@@ -119,7 +109,7 @@ def _python_value(value: dict[str, Any]) -> Any:
     if not value:
         return _boto3_types()[1].deserialize(value)  # boto3's own error
     kind, inner = next(iter(value.items()))  # boto3 reads the first key, as here
-    if kind == "S":
+    if kind in ("S", "BOOL"):
         return inner
     if kind == "N":
         return _TABLE_NUMBERS.create_decimal(inner)
@@ -127,8 +117,6 @@ def _python_value(value: dict[str, Any]) -> Any:
         return {key: _python_value(v) for key, v in inner.items()}
     if kind == "L":
         return [_python_value(v) for v in inner]
-    if kind == "BOOL":
-        return inner
     if kind == "NULL":
         return None
     return _boto3_types()[1].deserialize(value)
