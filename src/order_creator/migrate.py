@@ -22,9 +22,8 @@ from typing import Any, Protocol
 
 from order_creator import reshape
 from order_creator.numbering import parse_day_key
-from order_creator.store import TableAccess
-from order_creator.store.attributes import marshal, unmarshal
 from order_creator.store.keys import counters_of_day_partition, customer_partition
+from order_creator.store.scans import TableScans
 from order_creator.tooling import OperationError
 
 
@@ -40,29 +39,12 @@ class MigrationStore(Protocol):
     def shape(self) -> reshape.TableShape: ...
 
 
-class TableMigration(TableAccess):
-    """The migration's reads and writes on one DynamoDB table."""
+class TableMigration(TableScans):
+    """`MigrationStore` on one DynamoDB table: the store's scan and key update, keyed by the rules below."""
 
     def shape(self) -> reshape.TableShape:
         """The table's reshaping calls (its indexes and items to this version's shape)."""
         return reshape.TableShape(self._table, self._client)
-
-    def items_without_new_keys(
-        self, start: dict[str, Any] | None = None, page_size: int = 500
-    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
-        """Pages of a scan for what this version's keys may be missing from: every order (`add_new_keys` compares
-        its `GSI3_PK`), counters without their day key; each with the position after it (None after the last)."""
-        pages = self._pages(
-            "scan",
-            FilterExpression="begins_with(SK, :order) OR (begins_with(SK, :counter) AND attribute_not_exists(GSI1_PK))",
-            ExpressionAttributeValues=marshal({":order": "ORDER#", ":counter": "ORDER_NUMBER#"}),
-            ProjectionExpression="PK, SK, customerEmail, GSI1_SK, GSI3_PK",
-            Limit=page_size,
-            **({"ExclusiveStartKey": marshal(start)} if start else {}),
-        )
-        for page in pages:
-            position = unmarshal(page["LastEvaluatedKey"]) if "LastEvaluatedKey" in page else None
-            yield [unmarshal(item) for item in page.get("Items", [])], position
 
     def add_new_keys(self, item: dict[str, Any]) -> float | None:
         """Give one item of `items_without_new_keys` the keys it lacks (an order its `GSI3_PK`, a counter its day
@@ -70,16 +52,7 @@ class TableMigration(TableAccess):
         `UnkeyableItem` for an item no key can be made for."""
         pk, sk = str(item["PK"]), str(item["SK"])
         update = _order_keys(item, pk) if sk.startswith("ORDER#") else _counter_keys(pk, sk)
-        if update is None:
-            return None
-        condition, names, values = update
-        return self._update_if(
-            Key=marshal({"PK": pk, "SK": sk}),
-            UpdateExpression="SET " + ", ".join(f"{name} = :{name[1:]}" for name in names),
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=marshal(values),
-        )
+        return None if update is None else self.set_keys(pk, sk, *update)
 
 
 _KeyUpdate = tuple[str, dict[str, str], dict[str, Any]]  # condition, attribute names, values

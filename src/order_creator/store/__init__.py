@@ -1,6 +1,6 @@
 """The orders table (contract §4), one module a job: `keys` (its shape), `attributes` (values marshalled and
-sized), `orders` (the batch's reads and writes), `listings` (the CLI's reads), `scans` (the audit's reads),
-`table` (every job in one object, for the CLI)."""
+sized), `orders` (the batch's reads and writes), `listings` (the CLI's reads), `scans` (the audit's and the
+migration's), `table` (every job in one object, for the CLI)."""
 
 from __future__ import annotations
 

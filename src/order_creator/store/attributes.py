@@ -48,11 +48,23 @@ def _attribute_value(value: Any) -> tuple[dict[str, Any], int]:
         return {"NULL": True}, 1
     if isinstance(value, str):  # a str subclass, such as the order's status
         return {"S": value}, _text_size(value)
+    return _rare_value(value)
+
+
+def _rare_value(value: Any) -> tuple[dict[str, Any], int]:
+    """Other mappings and sequences as maps and lists; binary, sets and numbers' subclasses by boto3."""
+    if isinstance(value, Mapping):
+        return _map_value(value)
+    if isinstance(value, list | tuple):
+        return _list_value(value)
     serialized: dict[str, Any] = _boto3_types()[0].serialize(value)
-    return serialized, _rare_size(serialized)
+    ((kind, inner),) = serialized.items()
+    if kind in _SCALAR_SIZES:
+        return serialized, _SCALAR_SIZES[kind](inner)
+    return serialized, 3 + sum(1 + _SCALAR_SIZES[kind[0]](member) for member in inner)  # a set, sized as a list
 
 
-def _map_value(value: dict[Any, Any]) -> tuple[dict[str, Any], int]:
+def _map_value(value: Mapping[Any, Any]) -> tuple[dict[str, Any], int]:
     inner: dict[str, Any] = {}
     size = 3
     for key, item in value.items():
@@ -61,7 +73,7 @@ def _map_value(value: dict[Any, Any]) -> tuple[dict[str, Any], int]:
     return {"M": inner}, size
 
 
-def _list_value(value: list[Any]) -> tuple[dict[str, Any], int]:
+def _list_value(value: list[Any] | tuple[Any, ...]) -> tuple[dict[str, Any], int]:
     items = []
     size = 3
     for item in value:
@@ -83,20 +95,6 @@ def _number_size(number: str) -> int:
 
 
 _SCALAR_SIZES: dict[str, Callable[[Any], int]] = {"S": _text_size, "N": _number_size, "B": len}
-
-
-def _rare_size(value: dict[str, Any]) -> int:
-    """The size of an attribute value `TypeSerializer` made (a set counts as a list of its members)."""
-    (kind, inner), *_ = value.items()
-    if kind in _SCALAR_SIZES:
-        return _SCALAR_SIZES[kind](inner)
-    if kind in ("SS", "NS", "BS"):
-        return 3 + sum(1 + _SCALAR_SIZES[kind[0]](member) for member in inner)
-    if kind == "M":
-        return 3 + sum(1 + _text_size(k) + _rare_size(v) for k, v in inner.items())
-    if kind == "L":
-        return 3 + sum(1 + _rare_size(v) for v in inner)
-    return 1  # BOOL, NULL
 
 
 def unmarshal(item: dict[str, Any]) -> dict[str, Any]:

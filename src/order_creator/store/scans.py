@@ -1,4 +1,5 @@
-"""The audit's reads: counters by tenant and by day, orders by creation time, and a whole-table scan."""
+"""The audit's and the migration's reads and writes: counters by tenant and by day, orders by creation time,
+whole-table scans, and one conditional key update."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from order_creator.store.keys import ORDERS_BY_DATE_INDEX, counters_of_day_parti
 
 
 class TableScans(TableAccess):
-    """Implements `numbering_audit.AuditStore` on one DynamoDB table."""
+    """Implements `numbering_audit.AuditStore`, and `migrate.MigrationStore` with `migrate.TableMigration`."""
 
     def tenants_of_day(self, day: date) -> Iterator[str]:
         """Every tenant with a counter for this business day (one query of the counters' day key, page by page)."""
@@ -80,6 +81,34 @@ class TableScans(TableAccess):
         )
         for page in pages:
             yield [unmarshal(item) for item in page.get("Items", [])], consumed_units(page)
+
+    def items_without_new_keys(
+        self, start: dict[str, Any] | None = None, page_size: int = 500
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+        """Pages of a scan for what this version's keys may be missing from: every order (`add_new_keys` compares
+        its `GSI3_PK`), counters without their day key; each with the position after it (None after the last)."""
+        pages = self._pages(
+            "scan",
+            FilterExpression="begins_with(SK, :order) OR (begins_with(SK, :counter) AND attribute_not_exists(GSI1_PK))",
+            ExpressionAttributeValues=marshal({":order": "ORDER#", ":counter": "ORDER_NUMBER#"}),
+            ProjectionExpression="PK, SK, customerEmail, GSI1_SK, GSI3_PK",
+            Limit=page_size,
+            **({"ExclusiveStartKey": marshal(start)} if start else {}),
+        )
+        for page in pages:
+            position = unmarshal(page["LastEvaluatedKey"]) if "LastEvaluatedKey" in page else None
+            yield [unmarshal(item) for item in page.get("Items", [])], position
+
+    def set_keys(self, pk: str, sk: str, condition: str, names: dict[str, str], values: dict[str, Any]) -> float | None:
+        """Set key attributes (`names`, `values`: `#x` is set to `:x`) of one item if `condition` holds: the write
+        units DynamoDB reports, or None when the condition failed (the item has them by now, or is gone)."""
+        return self._update_if(
+            Key=marshal({"PK": pk, "SK": sk}),
+            UpdateExpression="SET " + ", ".join(f"{name} = :{name[1:]}" for name in names),
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=marshal(values),
+        )
 
     def _items(self, **query: Any) -> Iterator[dict[str, Any]]:
         """Every item of a query, one page in memory at a time."""
