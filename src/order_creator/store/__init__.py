@@ -1,6 +1,4 @@
-"""The orders table (contract §4), one module a job: `keys` (its shape), `attributes` (values marshalled and
-sized), `orders` (the batch's reads and writes), `listings` (the CLI's reads), `scans` (the audit's and the
-migration's), `table` (every job in one object, for the CLI)."""
+"""The orders table (contract §4), one module a job (docs/design.md names them); what they share: `TableAccess`."""
 
 from __future__ import annotations
 
@@ -29,8 +27,7 @@ class TableAccess:
         self._client = client
 
     def _batch_get(self, keys: list[dict[str, str]], **options: Any) -> Iterator[dict[str, Any]]:
-        """The items of `keys` (BatchGetItem with `options`, 100 keys a call), unprocessed keys retried with
-        jittered backoff; StoreUnavailable when some stay unprocessed."""
+        """The items of `keys` (BatchGetItem), unprocessed keys asked again; StoreUnavailable if some stay."""
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             chunk = [marshal(k) for k in keys[start : start + BATCH_GET_LIMIT]]
             request: Any = {self._table: {"Keys": chunk, **options}}

@@ -1,5 +1,4 @@
-"""Attribute values: an item marshalled for the low-level client and sized by DynamoDB's rules, in one walk,
-and unmarshalled back, as boto3's `TypeSerializer` / `TypeDeserializer` would, without importing boto3."""
+"""Attribute values as boto3's `TypeSerializer` / `TypeDeserializer` make them, and sized, without boto3."""
 
 from __future__ import annotations
 

@@ -83,12 +83,10 @@ def counters_of_day_partition(day: date) -> str:
 
 def order_item(order: Order) -> dict[str, Any]:
     """The order as a table item with every key of the table and its three indexes."""
-    created = datetime.fromisoformat(order.date_created)
-    created_key = f"{utc_millis(created)}#{order.id}"
     return {
         **order_key(order.tenant_id, order.id),
         "GSI1_PK": f"TENANT#{order.tenant_id}",
-        "GSI1_SK": created_key,
+        "GSI1_SK": f"{utc_millis(datetime.fromisoformat(order.date_created))}#{order.id}",  # the creation key
         "GSI2_PK": f"ORDER#{order.id}",
         "GSI2_SK": "METADATA",
         "GSI3_PK": customer_partition(order.tenant_id, order.customer_email),  # sorted by GSI1_SK (§4)

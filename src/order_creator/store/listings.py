@@ -32,8 +32,7 @@ class OrderListings(TableAccess):
         items = response.get("Items", [])
         if not items:
             return None
-        key = {k: items[0][k] for k in ("PK", "SK")}
-        found = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        found = self._client.get_item(TableName=self._table, Key=items[0], ConsistentRead=True)
         return unmarshal(found["Item"]) if "Item" in found else None
 
     def list_orders(
@@ -56,27 +55,25 @@ class OrderListings(TableAccess):
         values: dict[str, Any] = {":pk": f"TENANT#{tenant_id}"}
         kwargs: dict[str, Any] = {"Limit": page_size}
         by_date = created_from is not None or created_to is not None or customer_email is not None
-        pk, sk = ("GSI3_PK", "GSI1_SK") if customer_email is not None else ("GSI1_PK", "GSI1_SK")
+        pk = "GSI3_PK" if customer_email is not None else "GSI1_PK"
         if customer_email is not None:
             kwargs["IndexName"] = ORDERS_BY_CUSTOMER_INDEX
             values[":pk"] = customer_partition(tenant_id, customer_email)
         if by_date:
             kwargs.setdefault("IndexName", ORDERS_BY_DATE_INDEX)
-            condition = f"{pk} = :pk" + _date_range(sk, created_from, created_to, values)
+            kwargs["KeyConditionExpression"] = f"{pk} = :pk" + _date_range(created_from, created_to, values)
         else:
             values[":order"] = "ORDER#"
-            condition = "PK = :pk AND begins_with(SK, :order)"
+            kwargs["KeyConditionExpression"] = "PK = :pk AND begins_with(SK, :order)"
         if status is not None:
             kwargs["FilterExpression"] = "#status = :status"
             kwargs["ExpressionAttributeNames"] = {"#status": "status"}
             values[":status"] = status
-        kwargs["KeyConditionExpression"] = condition
-        kwargs["ExpressionAttributeValues"] = marshal(values)
         if after:
             kwargs["ExclusiveStartKey"] = marshal(after)
-        position_keys = ("PK", "SK", pk, sk) if by_date else ("PK", "SK")
+        position_keys = ("PK", "SK", pk, "GSI1_SK") if by_date else ("PK", "SK")
         whole = kwargs.get("IndexName") == ORDERS_BY_DATE_INDEX  # it projects the listing's fields only
-        for page in self._pages("query", **kwargs):
+        for page in self._pages("query", ExpressionAttributeValues=marshal(values), **kwargs):
             found = [unmarshal(raw) for raw in page.get("Items", [])]
             keys = [{"PK": item["PK"], "SK": item["SK"]} for item in found] if whole else []
             orders = {(o["PK"], o["SK"]): o for o in self._batch_get(keys, ConsistentRead=True)}
@@ -87,18 +84,18 @@ class OrderListings(TableAccess):
 
 
 def _date_range(
-    sk: str, created_from: date | datetime | None, created_to: date | datetime | None, values: dict[str, Any]
+    created_from: date | datetime | None, created_to: date | datetime | None, values: dict[str, Any]
 ) -> str:
-    """The sort key's condition for a date range (both ends inclusive; "" without one), its bounds put in `values`."""
+    """GSI1_SK's condition for a date range (both ends inclusive; "" without one), its bounds put in `values`."""
     if created_from is not None:
         values[":from"] = _date_bound(created_from)
     if created_to is not None:
         values[":to"] = _date_bound(created_to) + "~"  # '~' sorts after every character of the sort key
     if created_from is not None and created_to is not None:
-        return f" AND {sk} BETWEEN :from AND :to"
+        return " AND GSI1_SK BETWEEN :from AND :to"
     if created_from is not None:
-        return f" AND {sk} >= :from"
-    return f" AND {sk} <= :to" if created_to is not None else ""
+        return " AND GSI1_SK >= :from"
+    return " AND GSI1_SK <= :to" if created_to is not None else ""
 
 
 def _date_bound(moment: date | datetime) -> str:

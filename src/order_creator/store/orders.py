@@ -105,8 +105,7 @@ class OrderTable(TableAccess):
         return size
 
     def _order_put(self, order: Order) -> dict[str, Any]:
-        sized = self._sized.get(id(order))
-        if sized is None or sized[0] is not order:
+        if id(order) not in self._sized:  # an entry holds its order: an id in it is this order's
             self.item_size(order)
         _, marshalled, size = self._sized[id(order)]
         if marshalled is None:
@@ -156,13 +155,13 @@ def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any, Coun
     result = WriteResult(committed=False)
     for (kind, key, counter), reason in zip(meaning, reasons, strict=False):
         code = reason.get("Code", "None")
-        old = unmarshal(reason["Item"]) if reason.get("Item") else None
+        old = unmarshal(reason.get("Item") or {})
         if code in ("None", None):
             continue
         if code == "ConditionalCheckFailed" and kind == "counter":
-            result.counters[key] = int(old.get("currentValue", 0)) if old else 0
+            result.counters[key] = int(old.get("currentValue", 0))
         elif code == "ConditionalCheckFailed" and kind == "order":
-            result.existing[key] = str(old.get("cartId", "")) if old else ""
+            result.existing[key] = str(old.get("cartId", ""))
         elif code == "ValidationError" and kind == "order":
             result.rejected[key] = f"DynamoDB refused the order: {reason.get('Message', 'validation error')}"
         else:

@@ -1,5 +1,4 @@
-"""The audit's and the migration's reads and writes: counters by tenant and by day, orders by creation time,
-whole-table scans, and one conditional key update."""
+"""The audit's and the migration's reads and writes: counters, orders by creation time, scans, key updates."""
 
 from __future__ import annotations
 
@@ -34,9 +33,8 @@ class TableScans(TableAccess):
     def counters(
         self, tenant_id: str, first: date | None = None, last: date | None = None
     ) -> Iterator[tuple[str, object]]:
-        """The tenant's counter items as (sort key, currentValue as stored, None when absent), strongly consistent:
-        from `first` (every key of the partition without it: keys of another shape too) to `last` (keys that
-        begin with its day included). The values are untrusted: `audit` judges them."""
+        """The tenant's counters as (sort key, currentValue as stored or None), strongly consistent, untrusted: from
+        `first` (without it, every key of the partition, of any shape) to `last` (keys that begin with its day)."""
         values: dict[str, Any] = {":pk": f"COUNTER#{tenant_id}"}
         condition = "PK = :pk"
         if first is not None:
@@ -54,8 +52,7 @@ class TableScans(TableAccess):
     def orders_created(
         self, tenant_id: str, start: datetime, end: datetime, attributes: Sequence[str], page_size: int = 1000
     ) -> Iterator[dict[str, Any]]:
-        """The tenant's orders created in [start, end), in creation order (OrdersByDateIndex), with only
-        `attributes`, one page in memory at a time."""
+        """The tenant's orders created in [start, end), in creation order, with only `attributes`, a page at a time."""
         names = {f"#a{i}": name for i, name in enumerate(attributes)}
         return self._items(
             IndexName=ORDERS_BY_DATE_INDEX,
