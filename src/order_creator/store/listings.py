@@ -29,11 +29,8 @@ class OrderListings(TableAccess):
             ExpressionAttributeValues=marshal({":pk": f"ORDER#{order_id}", ":sk": "METADATA"}),
             ProjectionExpression="PK, SK",
         )
-        items = response.get("Items", [])
-        if not items:
-            return None
-        found = self._client.get_item(TableName=self._table, Key=items[0], ConsistentRead=True)
-        return unmarshal(found["Item"]) if "Item" in found else None
+        keys = [unmarshal(item) for item in response.get("Items", [])[:1]]
+        return next(self._batch_get(keys, ConsistentRead=True), None)
 
     def list_orders(
         self,
