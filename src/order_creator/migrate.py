@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from order_creator import reshape
+from order_creator.numbering import parse_day_key
+from order_creator.store.keys import counters_of_day_partition, customer_partition
+from order_creator.store.scans import TableScans
 from order_creator.tooling import OperationError
 
 
 class MigrationStore(Protocol):
-    """What the migration needs of the table (implemented by `store.scans.TableScans`)."""
+    """What the migration needs of the table (implemented by `TableMigration`, part of `store.table.Table`)."""
 
     def items_without_new_keys(
         self, start: dict[str, Any] | None = None, page_size: int = 500
@@ -34,6 +37,60 @@ class MigrationStore(Protocol):
     def add_new_keys(self, item: dict[str, Any]) -> float | None: ...
 
     def shape(self) -> reshape.TableShape: ...
+
+
+class TableMigration(TableScans):
+    """`MigrationStore` on one DynamoDB table: the store's scan and key update, keyed by the rules below."""
+
+    def shape(self) -> reshape.TableShape:
+        """The table's reshaping calls (its indexes and items to this version's shape)."""
+        return reshape.TableShape(self._table, self._client)
+
+    def add_new_keys(self, item: dict[str, Any]) -> float | None:
+        """Give one item of `items_without_new_keys` the keys it lacks (an order its `GSI3_PK`, a counter its day
+        key), unless it has them by now or is gone: the write units, or None when nothing was written.
+        `UnkeyableItem` for an item no key can be made for."""
+        pk, sk = str(item["PK"]), str(item["SK"])
+        update = _order_keys(item, pk) if sk.startswith("ORDER#") else _counter_keys(pk, sk)
+        return None if update is None else self.set_keys(pk, sk, *update)
+
+
+_KeyUpdate = tuple[str, dict[str, str], dict[str, Any]]  # condition, attribute names, values
+
+
+def _order_keys(item: Mapping[str, Any], pk: str) -> _KeyUpdate | None:
+    """The update that keys an order by its customer (None: it is keyed by the current rule already)."""
+    email, created_key, current = item.get("customerEmail"), item.get("GSI1_SK"), item.get("GSI3_PK")
+    if not isinstance(email, str) or not email.strip():
+        raise UnkeyableItem("its customerEmail is absent or not a string")
+    partition = customer_partition(pk.removeprefix("TENANT#"), email)
+    if current is None:
+        if not isinstance(created_key, str):
+            raise UnkeyableItem("its GSI1_SK (the creation key) is absent or not a string")
+        # OrdersByCustomerIndex sorts on GSI1_SK itself: the partition is all an order of an older version lacks
+        return "attribute_exists(PK) AND attribute_not_exists(#pk)", {"#pk": "GSI3_PK"}, {":pk": partition}
+    if current == partition:
+        return None
+    # keyed by an older rule of the address (or by hand): re-keyed, unless it changed meanwhile
+    return "#pk = :old", {"#pk": "GSI3_PK"}, {":pk": partition, ":old": current}
+
+
+def _counter_keys(pk: str, sk: str) -> _KeyUpdate:
+    """The update that gives a counter its day key."""
+    suffix = sk.removeprefix("ORDER_NUMBER#")
+    try:
+        day = parse_day_key(suffix) if len(suffix) == 8 and suffix.isascii() and suffix.isdigit() else None
+    except ValueError:
+        day = None
+    if day is None or not pk.startswith("COUNTER#"):
+        raise UnkeyableItem("its key is not COUNTER#{tenant} / ORDER_NUMBER#YYYYMMDD")
+    names = {"#pk": "GSI1_PK", "#sk": "GSI1_SK"}
+    values = {":pk": counters_of_day_partition(day), ":sk": pk.removeprefix("COUNTER#")}
+    return "attribute_exists(PK) AND attribute_not_exists(#pk)", names, values
+
+
+class UnkeyableItem(ValueError):
+    """An item the migration cannot make a key for: the reason names what is wrong, never a value."""
 
 
 @dataclass
@@ -156,7 +213,7 @@ def migrate(
         for item in items:
             try:
                 units = store.add_new_keys(item)
-            except ValueError as reason:  # store.scans.UnkeyableItem: the item, not the table, is wrong
+            except ValueError as reason:  # UnkeyableItem: the item, not the table, is wrong
                 state.skipped += 1
                 if skipped is not None:
                     skipped(item, str(reason))

@@ -25,12 +25,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import ClientError
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from order_creator.store import TableAccess
 
 COPY = "GSI3_SK"  # the attribute this version no longer stores (OrdersByCustomerIndex sorts on GSI1_SK)
 POLL_SECONDS = 15.0
@@ -67,12 +64,13 @@ def _shape(index: dict[str, Any]) -> tuple[Any, ...]:
     return keys, projection.get("ProjectionType"), frozenset(projection.get("NonKeyAttributes", ()))
 
 
-class TableShape:
+class TableShape(TableAccess):
     """The DynamoDB calls of the reshaping, on one table."""
 
-    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
-        self.table = table_name
-        self._client = client
+    @property
+    def table(self) -> str:
+        """The table's name."""
+        return self._table
 
     def describe(self) -> dict[str, Any]:
         """The table as DescribeTable describes it."""
@@ -98,41 +96,28 @@ class TableShape:
     ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
         """Pages of a scan for the orders that hold `GSI3_SK` (their keys only), each with the position after it
         (None after the last page)."""
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "FilterExpression": "begins_with(SK, :order) AND attribute_exists(#copy)",
-            "ExpressionAttributeNames": {"#copy": COPY},
-            "ExpressionAttributeValues": {":order": {"S": "ORDER#"}},
-            "ProjectionExpression": "PK, SK",
-            "Limit": page_size,
-        }
-        if start:
-            query["ExclusiveStartKey"] = start
-        while True:
-            page = self._client.scan(**query)
+        pages = self._pages(
+            "scan",
+            FilterExpression="begins_with(SK, :order) AND attribute_exists(#copy)",
+            ExpressionAttributeNames={"#copy": COPY},
+            ExpressionAttributeValues={":order": {"S": "ORDER#"}},
+            ProjectionExpression="PK, SK",
+            Limit=page_size,
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
+        for page in pages:
             position = page.get("LastEvaluatedKey")
             yield [dict(item) for item in page.get("Items", [])], (dict(position) if position else None)
-            if not position:
-                return
-            query["ExclusiveStartKey"] = position
 
     def remove_copy(self, key: dict[str, Any]) -> float | None:
         """Remove `GSI3_SK` from the order with this key (as the scan gave it); the write units DynamoDB reports
         (1.0 if it reports none), or None when the order holds none by now or is gone."""
-        try:
-            response = self._client.update_item(
-                TableName=self.table,
-                Key={"PK": key["PK"], "SK": key["SK"]},
-                UpdateExpression="REMOVE #copy",
-                ConditionExpression="attribute_exists(#copy)",
-                ExpressionAttributeNames={"#copy": COPY},
-                ReturnConsumedCapacity="TOTAL",
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise
-        return float((response.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0) or 1.0
+        return self._update_if(
+            Key={"PK": key["PK"], "SK": key["SK"]},
+            UpdateExpression="REMOVE #copy",
+            ConditionExpression="attribute_exists(#copy)",
+            ExpressionAttributeNames={"#copy": COPY},
+        )
 
 
 def reshape_indexes(

@@ -55,10 +55,9 @@ def check_table(table_name: str) -> None:
     ResourceNotFoundException (as the `orders` commands meet it), one without this project's indexes (a table of
     another schema) a ConfigurationError naming them. Otherwise every message would be taken and failed."""
     from order_creator import clients
-    from order_creator.cli.errors import _missing_indexes
+    from order_creator.store.keys import missing_indexes
 
-    clients.dynamodb().describe_table(TableName=table_name)
-    missing = _missing_indexes(table_name)
+    missing = missing_indexes(clients.dynamodb().describe_table(TableName=table_name)["Table"])
     if missing:
         raise ConfigurationError(
             f"table {table_name} has no {', '.join(missing)}: it was not created with this project's schema "

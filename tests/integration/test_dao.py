@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import boto3
 import pytest
 
+from order_creator.errors import StoreUnavailable
 from order_creator.models import BillingAddress, Order, OrderStatus
 from order_creator.ports import CounterKey, NumberBlock, OrderKey
+from order_creator.store import UNPROCESSED_ATTEMPTS
 from order_creator.store.table import Table
 from tests.factories import new_tenant
 
@@ -161,3 +164,46 @@ def test_a_number_dynamodb_cannot_hold_is_rejected_without_a_request(table_name,
     result = dao.write([NumberBlock(CounterKey(tenant, DAY), 0, (bad,))])
     assert result.rejected.keys() == {OrderKey(tenant, "o1")}
     assert calls == []
+
+
+def unprocessing_dao(table_name: str, moto_url: str, times: int) -> tuple[Table, list[str]]:
+    """A DAO whose first `times` BatchGetItem answers leave every key found unprocessed, as DynamoDB may under
+    load (botocore's own after-call event rewrites the parsed answer; the request went over the wire)."""
+    dao, calls = counted_dao(table_name, moto_url)
+    left = [times]
+
+    def leave_unprocessed(parsed: dict[str, Any], **_: Any) -> None:
+        if left[0] == 0:
+            return
+        left[0] -= 1
+        found = parsed.get("Responses", {}).pop(table_name, [])
+        keys = [{"PK": item["PK"], "SK": item["SK"]} for item in found]
+        parsed["UnprocessedKeys"] = {table_name: {"Keys": keys, "ConsistentRead": True}} if keys else {}
+
+    dao._client.meta.events.register("after-call.dynamodb.BatchGetItem", leave_unprocessed)
+    return dao, calls
+
+
+def test_keys_left_unprocessed_are_read_again(table_name, moto_url):
+    # Given a counter and an order, and a table that leaves the read's keys unprocessed twice
+    tenant, counter = new_tenant(), CounterKey(new_tenant(), DAY)
+    dao, calls = unprocessing_dao(table_name, moto_url, times=2)
+    dao.write([NumberBlock(counter, 0, (order(counter.tenant_id, "o1", 1, cart_id="first"),))])
+
+    # When they are read / Then the third BatchGetItem finds them
+    snapshot = dao.read([OrderKey(counter.tenant_id, "o1"), OrderKey(tenant, "o2")], [counter])
+    assert snapshot.existing == {OrderKey(counter.tenant_id, "o1"): "first"}
+    assert snapshot.counters == {counter: 1}
+    assert calls == ["TransactWriteItems", "BatchGetItem", "BatchGetItem", "BatchGetItem"]
+
+
+def test_keys_still_unprocessed_after_five_requests_make_the_store_unavailable(table_name, moto_url):
+    # Given a counter, and a table that keeps leaving the read's keys unprocessed
+    counter = CounterKey(new_tenant(), DAY)
+    dao, calls = unprocessing_dao(table_name, moto_url, times=10)
+    dao.write([NumberBlock(counter, 0, (order(counter.tenant_id, "o1", 1),))])
+
+    # When it is read / Then the read fails as the store being unavailable, never as a partial snapshot
+    with pytest.raises(StoreUnavailable, match="unprocessed"):
+        dao.read([], [counter])
+    assert calls.count("BatchGetItem") == UNPROCESSED_ATTEMPTS

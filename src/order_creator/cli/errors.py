@@ -42,11 +42,9 @@ def _missing_indexes(table: str) -> list[str]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from order_creator import clients
-    from order_creator.store.keys import table_definition
+    from order_creator.store.keys import missing_indexes
 
     try:
-        found = clients.dynamodb().describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+        return missing_indexes(clients.dynamodb().describe_table(TableName=table)["Table"])
     except (BotoCoreError, ClientError):
         return []
-    present = {index["IndexName"] for index in found}
-    return [i["IndexName"] for i in table_definition(table)["GlobalSecondaryIndexes"] if i["IndexName"] not in present]

@@ -1,5 +1,4 @@
-"""Attribute values: an item marshalled for the low-level client and sized by DynamoDB's rules, in one walk,
-and unmarshalled back, as boto3's `TypeSerializer` / `TypeDeserializer` would, without importing boto3."""
+"""Attribute values as boto3's `TypeSerializer` / `TypeDeserializer` make them, and sized, without boto3."""
 
 from __future__ import annotations
 
@@ -8,8 +7,7 @@ from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Under
 from functools import cache
 from typing import Any
 
-# boto3's DYNAMODB_CONTEXT (boto3.dynamodb.types): 38 significant digits, exponents within the table's range,
-# and any rounding an error rather than a silent change of the amount.
+# boto3's DYNAMODB_CONTEXT: 38 significant digits, the table's exponents, any rounding an error
 _TABLE_NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
 
 
@@ -29,17 +27,8 @@ def marshal_sized(item: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 def _attribute_value(value: Any) -> tuple[dict[str, Any], int]:
-    """What boto3's `TypeSerializer` makes of `value`, and its size by DynamoDB's rules (strings in UTF-8 bytes,
-    a number 1 byte per 2 significant digits + 1, at most 21; booleans and null 1 byte; lists and maps 3 bytes
-    plus 1 byte per element plus their contents).
-
-    Strings (subclasses too), maps, lists, numbers (with boto3's check that DynamoDB can hold them: `DecimalException`
-    otherwise), booleans and None map one to one; anything rarer (sets, binary, other mappings and sequences)
-    goes to `TypeSerializer` itself. Doing the common kinds here keeps boto3 out of the handler's cold start
-    (importing it costs about 16 ms of CPU beyond botocore's) and its type dispatch (up to nine checks per
-    value) out of the warm path; the kinds are told by exact type first (an isinstance check against `Mapping`
-    costs more than the counting). `tests/unit/test_marshalling.py` holds both equal to boto3 and to the rules.
-    """
+    """What boto3's `TypeSerializer` makes of `value`, and its size by DynamoDB's rules; the common kinds by hand
+    (`DecimalException` for a number the table cannot hold), the rarer ones (sets, binary...) by boto3."""
     kind = type(value)
     if kind is str:
         return {"S": value}, _text_size(value)
@@ -58,11 +47,23 @@ def _attribute_value(value: Any) -> tuple[dict[str, Any], int]:
         return {"NULL": True}, 1
     if isinstance(value, str):  # a str subclass, such as the order's status
         return {"S": value}, _text_size(value)
+    return _rare_value(value)
+
+
+def _rare_value(value: Any) -> tuple[dict[str, Any], int]:
+    """Other mappings and sequences as maps and lists; binary, sets and numbers' subclasses by boto3."""
+    if isinstance(value, Mapping):
+        return _map_value(value)
+    if isinstance(value, list | tuple):
+        return _list_value(value)
     serialized: dict[str, Any] = _boto3_types()[0].serialize(value)
-    return serialized, _rare_size(serialized)
+    ((kind, inner),) = serialized.items()
+    if kind in _SCALAR_SIZES:
+        return serialized, _SCALAR_SIZES[kind](inner)
+    return serialized, 3 + sum(1 + _SCALAR_SIZES[kind[0]](member) for member in inner)  # a set, sized as a list
 
 
-def _map_value(value: dict[Any, Any]) -> tuple[dict[str, Any], int]:
+def _map_value(value: Mapping[Any, Any]) -> tuple[dict[str, Any], int]:
     inner: dict[str, Any] = {}
     size = 3
     for key, item in value.items():
@@ -71,7 +72,7 @@ def _map_value(value: dict[Any, Any]) -> tuple[dict[str, Any], int]:
     return {"M": inner}, size
 
 
-def _list_value(value: list[Any]) -> tuple[dict[str, Any], int]:
+def _list_value(value: list[Any] | tuple[Any, ...]) -> tuple[dict[str, Any], int]:
     items = []
     size = 3
     for item in value:
@@ -95,20 +96,6 @@ def _number_size(number: str) -> int:
 _SCALAR_SIZES: dict[str, Callable[[Any], int]] = {"S": _text_size, "N": _number_size, "B": len}
 
 
-def _rare_size(value: dict[str, Any]) -> int:
-    """The size of an attribute value `TypeSerializer` made (a set counts as a list of its members)."""
-    (kind, inner), *_ = value.items()
-    if kind in _SCALAR_SIZES:
-        return _SCALAR_SIZES[kind](inner)
-    if kind in ("SS", "NS", "BS"):
-        return 3 + sum(1 + _SCALAR_SIZES[kind[0]](member) for member in inner)
-    if kind == "M":
-        return 3 + sum(1 + _text_size(k) + _rare_size(v) for k, v in inner.items())
-    if kind == "L":
-        return 3 + sum(1 + _rare_size(v) for v in inner)
-    return 1  # BOOL, NULL
-
-
 def unmarshal(item: dict[str, Any]) -> dict[str, Any]:
     """The item of attribute values as Python values (as boto3's `TypeDeserializer` makes them)."""
     return {key: _python_value(value) for key, value in item.items()}
@@ -119,7 +106,7 @@ def _python_value(value: dict[str, Any]) -> Any:
     if not value:
         return _boto3_types()[1].deserialize(value)  # boto3's own error
     kind, inner = next(iter(value.items()))  # boto3 reads the first key, as here
-    if kind == "S":
+    if kind in ("S", "BOOL"):
         return inner
     if kind == "N":
         return _TABLE_NUMBERS.create_decimal(inner)
@@ -127,8 +114,6 @@ def _python_value(value: dict[str, Any]) -> Any:
         return {key: _python_value(v) for key, v in inner.items()}
     if kind == "L":
         return [_python_value(v) for v in inner]
-    if kind == "BOOL":
-        return inner
     if kind == "NULL":
         return None
     return _boto3_types()[1].deserialize(value)

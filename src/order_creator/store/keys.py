@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import string
 import unicodedata
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -14,12 +15,7 @@ from order_creator.numbering import day_key, utc_millis
 ORDERS_BY_DATE_INDEX = "OrdersByDateIndex"
 ORDER_BY_ID_INDEX = "OrderByIdIndex"
 ORDERS_BY_CUSTOMER_INDEX = "OrdersByCustomerIndex"
-# What the listing indexes (OrdersByDateIndex, OrdersByCustomerIndex) project besides the keys: the fields of a
-# listing and of the nightly audit, so that a listing is one query while each order costs each index one small
-# write (never the address or the items). A listing by date that must return whole orders reads them from the
-# table by the keys it found (`list_orders`); OrderByIdIndex holds the keys only, and `get_order` reads the
-# order it names. A counter's entry in OrdersByDateIndex (its day key) projects nothing: updating
-# `currentValue` writes nothing to the index.
+# What OrdersByDateIndex and OrdersByCustomerIndex project besides the keys (docs/design.md says why)
 LISTING_ATTRIBUTES = (
     "id",
     "orderNumber",
@@ -47,8 +43,7 @@ def counter_key(tenant_id: str, day: date) -> dict[str, str]:
 
 
 def customer_partition(tenant_id: str, email: str) -> str:
-    """`GSI3_PK`: the tenant and a SHA-256 of the address's mailbox key (`mailbox_key`), never the address itself,
-    so every spelling of one mailbox finds the same orders, and two mailboxes never share a key."""
+    """`GSI3_PK`: the tenant and a SHA-256 of the address's `mailbox_key`, never the address itself."""
     digest = hashlib.sha256(mailbox_key(email).encode("utf-8", "surrogatepass")).hexdigest()
     return f"TENANT#{tenant_id}#CUSTOMER#{digest}"
 
@@ -57,12 +52,8 @@ _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def mailbox_key(email: str) -> str:
-    """What is the same mailbox (docs/contract.md §4): the address with the ASCII blanks around it removed (space,
-    tab, CR, LF: a non-breaking space is a character of the address); the local part with the ASCII letters it was
-    written with lower-cased (mail servers treat ASCII case alike), then in Unicode NFC, never case-folded beyond
-    ASCII (`str.lower` would fold the Kelvin sign into `k`: `Kate` with a Kelvin sign stays its own mailbox); the
-    domain in NFC, lower-cased and, label by label, in its IDNA ASCII form, so `bücher.example`, `BÜCHER.example`
-    and `xn--bcher-kva.example` are one domain."""
+    """What is the same mailbox (docs/contract.md §4): the address without the ASCII blanks around it; the local
+    part with its ASCII letters lower-cased, in NFC; the domain in NFC, lower-cased, each label in its IDNA form."""
     text = email.strip(" \t\r\n")
     if text.isascii():
         return text.lower()  # the rules below, for the common address: every letter ASCII
@@ -91,14 +82,11 @@ def counters_of_day_partition(day: date) -> str:
 
 
 def order_item(order: Order) -> dict[str, Any]:
-    """The order as a table item with every key of the table and its three indexes (OrdersByCustomerIndex sorts
-    on `GSI1_SK`: no attribute is stored twice)."""
-    created = datetime.fromisoformat(order.date_created)
-    created_key = f"{utc_millis(created)}#{order.id}"
+    """The order as a table item with every key of the table and its three indexes."""
     return {
         **order_key(order.tenant_id, order.id),
         "GSI1_PK": f"TENANT#{order.tenant_id}",
-        "GSI1_SK": created_key,
+        "GSI1_SK": f"{utc_millis(datetime.fromisoformat(order.date_created))}#{order.id}",  # the creation key
         "GSI2_PK": f"ORDER#{order.id}",
         "GSI2_SK": "METADATA",
         "GSI3_PK": customer_partition(order.tenant_id, order.customer_email),  # sorted by GSI1_SK (§4)
@@ -108,8 +96,7 @@ def order_item(order: Order) -> dict[str, Any]:
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
-    """CreateTable arguments for the contract's schema, as template.yaml declares the table: on demand; the
-    listing indexes project the listing's fields (`LISTING_ATTRIBUTES`), OrderByIdIndex the keys only."""
+    """CreateTable arguments for the contract's schema, as template.yaml declares the table (on demand)."""
     keys = ("PK", "SK", "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "GSI3_PK")
     listing = {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LISTING_ATTRIBUTES)}
 
@@ -131,3 +118,9 @@ def table_definition(table_name: str) -> dict[str, Any]:
             index(ORDERS_BY_CUSTOMER_INDEX, "GSI3_PK", "GSI1_SK", listing),
         ],
     }
+
+
+def missing_indexes(described: Mapping[str, Any]) -> list[str]:
+    """The schema's indexes a table (as DescribeTable describes it) lacks."""
+    present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+    return [i["IndexName"] for i in table_definition("")["GlobalSecondaryIndexes"] if i["IndexName"] not in present]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from order_creator.errors import StoreUnavailable
 from order_creator.numbering import utc_millis
-from order_creator.store import BATCH_GET_LIMIT, UNPROCESSED_ATTEMPTS, TableAccess
+from order_creator.store import TableAccess
 from order_creator.store.attributes import marshal, unmarshal
 from order_creator.store.keys import (
     ORDER_BY_ID_INDEX,
@@ -24,8 +21,7 @@ class OrderListings(TableAccess):
     """The orders as the operator reads them (`orders get`, `orders list`, `events replay`)."""
 
     def get_order(self, order_id: str) -> dict[str, Any] | None:
-        """The whole order with this id, whatever its tenant, or None: its key from OrderByIdIndex (which holds
-        only keys), then the order itself from the table."""
+        """The whole order with this id, whatever its tenant, or None: its key from OrderByIdIndex, then the order."""
         response = self._client.query(
             TableName=self._table,
             IndexName=ORDER_BY_ID_INDEX,
@@ -33,12 +29,8 @@ class OrderListings(TableAccess):
             ExpressionAttributeValues=marshal({":pk": f"ORDER#{order_id}", ":sk": "METADATA"}),
             ProjectionExpression="PK, SK",
         )
-        items = response.get("Items", [])
-        if not items:
-            return None
-        key = {k: items[0][k] for k in ("PK", "SK")}
-        found = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
-        return unmarshal(found["Item"]) if "Item" in found else None
+        keys = [unmarshal(item) for item in response.get("Items", [])[:1]]
+        return next(self._batch_get(keys, ConsistentRead=True), None)
 
     def list_orders(
         self,
@@ -51,85 +43,56 @@ class OrderListings(TableAccess):
         after: dict[str, Any] | None = None,
         page_size: int = 100,
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        """A tenant's orders, one page in memory at a time, each with the position that resumes after it.
+        """A tenant's orders, one page in memory at a time, each with the position that resumes after it (`after`).
 
-        Without a date range: the tenant's partition (`PK`), in order-id order. With `created_from` and/or
-        `created_to` (both inclusive; a date is a UTC calendar day, a datetime an instant to the millisecond):
-        `OrdersByDateIndex`, in creation order. With `customer_email`: that customer's orders of the tenant
-        (`OrdersByCustomerIndex`, in creation order, the fields it projects), the date range applying too.
-        `status` filters any of them. `after` is a position yielded earlier.
+        Without a date range: in order-id order. With `created_from` and/or `created_to` (both inclusive; a date is
+        a UTC day, a datetime an instant): in creation order. With `customer_email`: that customer's orders, in
+        creation order, the fields OrdersByCustomerIndex projects, the date range applying too. `status` filters.
         """
         values: dict[str, Any] = {":pk": f"TENANT#{tenant_id}"}
-        kwargs: dict[str, Any] = {"TableName": self._table, "Limit": page_size}
+        kwargs: dict[str, Any] = {"Limit": page_size}
         by_date = created_from is not None or created_to is not None or customer_email is not None
-        pk, sk = ("GSI3_PK", "GSI1_SK") if customer_email is not None else ("GSI1_PK", "GSI1_SK")
+        pk = "GSI3_PK" if customer_email is not None else "GSI1_PK"
         if customer_email is not None:
             kwargs["IndexName"] = ORDERS_BY_CUSTOMER_INDEX
             values[":pk"] = customer_partition(tenant_id, customer_email)
         if by_date:
             kwargs.setdefault("IndexName", ORDERS_BY_DATE_INDEX)
-            condition = f"{pk} = :pk" + _date_range(sk, created_from, created_to, values)
+            kwargs["KeyConditionExpression"] = f"{pk} = :pk" + _date_range(created_from, created_to, values)
         else:
             values[":order"] = "ORDER#"
-            condition = "PK = :pk AND begins_with(SK, :order)"
+            kwargs["KeyConditionExpression"] = "PK = :pk AND begins_with(SK, :order)"
         if status is not None:
             kwargs["FilterExpression"] = "#status = :status"
             kwargs["ExpressionAttributeNames"] = {"#status": "status"}
             values[":status"] = status
-        kwargs["KeyConditionExpression"] = condition
-        kwargs["ExpressionAttributeValues"] = marshal(values)
         if after:
             kwargs["ExclusiveStartKey"] = marshal(after)
-        position_keys = ("PK", "SK", pk, sk) if by_date else ("PK", "SK")
+        position_keys = ("PK", "SK", pk, "GSI1_SK") if by_date else ("PK", "SK")
         whole = kwargs.get("IndexName") == ORDERS_BY_DATE_INDEX  # it projects the listing's fields only
-        while True:
-            page = self._client.query(**kwargs)
+        for page in self._pages("query", ExpressionAttributeValues=marshal(values), **kwargs):
             found = [unmarshal(raw) for raw in page.get("Items", [])]
-            orders = self._whole_orders(found) if whole else {}
+            keys = [{"PK": item["PK"], "SK": item["SK"]} for item in found] if whole else []
+            orders = {(o["PK"], o["SK"]): o for o in self._batch_get(keys, ConsistentRead=True)}
             for item in found:
-                position = {key: item[key] for key in position_keys}
                 order = orders.get((item["PK"], item["SK"])) if whole else item
                 if order is not None:  # None: deleted since the index listed it
-                    yield order, position
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def _whole_orders(self, listed: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """The whole items of the orders an index listed, by (PK, SK), read strongly consistent (an order the
-        index lists is in the table already); those gone since are left out."""
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        keys = [marshal({"PK": item["PK"], "SK": item["SK"]}) for item in listed]
-        for start in range(0, len(keys), BATCH_GET_LIMIT):
-            request: Any = {self._table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}}
-            for attempt in range(UNPROCESSED_ATTEMPTS):
-                if attempt:
-                    time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
-                response = self._client.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    item = unmarshal(raw)
-                    found[item["PK"], item["SK"]] = item
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            if request:
-                raise StoreUnavailable("DynamoDB left keys unprocessed after retries")
-        return found
+                    yield order, {key: item[key] for key in position_keys}
 
 
 def _date_range(
-    sk: str, created_from: date | datetime | None, created_to: date | datetime | None, values: dict[str, Any]
+    created_from: date | datetime | None, created_to: date | datetime | None, values: dict[str, Any]
 ) -> str:
-    """The sort key's condition for a date range (both ends inclusive; "" without one), its bounds put in `values`."""
+    """GSI1_SK's condition for a date range (both ends inclusive; "" without one), its bounds put in `values`."""
     if created_from is not None:
         values[":from"] = _date_bound(created_from)
     if created_to is not None:
         values[":to"] = _date_bound(created_to) + "~"  # '~' sorts after every character of the sort key
     if created_from is not None and created_to is not None:
-        return f" AND {sk} BETWEEN :from AND :to"
+        return " AND GSI1_SK BETWEEN :from AND :to"
     if created_from is not None:
-        return f" AND {sk} >= :from"
-    return f" AND {sk} <= :to" if created_to is not None else ""
+        return " AND GSI1_SK >= :from"
+    return " AND GSI1_SK <= :to" if created_to is not None else ""
 
 
 def _date_bound(moment: date | datetime) -> str:

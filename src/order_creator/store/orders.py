@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import random
-import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import DecimalException
 from typing import TYPE_CHECKING, Any
 
@@ -15,15 +14,14 @@ from order_creator.errors import StoreUnavailable
 from order_creator.models import Order
 from order_creator.numbering import day_key, parse_day_key
 from order_creator.ports import CounterKey, NumberBlock, OrderKey, Snapshot, WriteResult
-from order_creator.store import BATCH_GET_LIMIT, UNPROCESSED_ATTEMPTS, TableAccess
+from order_creator.store import TableAccess
 from order_creator.store.attributes import marshal, marshal_sized, unmarshal
 from order_creator.store.keys import counter_key, counters_of_day_partition, order_item, order_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-# DynamoDB's item limit is 400 KB (409,600 bytes); 400,000 leaves room for our estimate's rounding.
-MAX_ITEM_BYTES = 400_000
+MAX_ITEM_BYTES = 400_000  # DynamoDB's 400 KB (409,600 bytes), less room for the estimate's rounding
 
 
 class OrderTable(TableAccess):
@@ -31,19 +29,15 @@ class OrderTable(TableAccess):
 
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         super().__init__(table_name, client)
-        # The marshalled item (None: a number the table cannot hold) and size `item_size` computed for packing,
-        # reused by the write of the same Order object (held here, so its id cannot be reused meanwhile); emptied
-        # by each write, recomputed when missing.
+        # `item_size`'s marshalled item (None: a number the table cannot hold) and size, for the write to reuse
         self._sized: dict[int, tuple[Order, dict[str, Any] | None, int]] = {}
-
-    # reads -----------------------------------------------------------------------------------
 
     def read(self, orders: Sequence[OrderKey], counters: Sequence[CounterKey]) -> Snapshot:
         """Existing orders (id → cartId) and counter values, with strongly consistent BatchGetItem calls."""
         keys = [order_key(*k) for k in dict.fromkeys(orders)] + [counter_key(*k) for k in dict.fromkeys(counters)]
         snapshot = Snapshot()
-        for start in range(0, len(keys), BATCH_GET_LIMIT):
-            for item in self._batch_get(keys[start : start + BATCH_GET_LIMIT]):
+        with _unavailable():
+            for item in self._batch_get(keys, ConsistentRead=True, ProjectionExpression="PK, SK, cartId, currentValue"):
                 pk, sk = item["PK"], item["SK"]
                 if sk.startswith("ORDER#"):
                     key = OrderKey(pk.removeprefix("TENANT#"), sk.removeprefix("ORDER#"))
@@ -53,32 +47,9 @@ class OrderTable(TableAccess):
                     snapshot.counters[CounterKey(pk.removeprefix("COUNTER#"), day)] = int(item.get("currentValue", 0))
         return snapshot
 
-    def _batch_get(self, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
-        request: Any = {
-            self._table: {
-                "Keys": [marshal(k) for k in keys],
-                "ConsistentRead": True,
-                "ProjectionExpression": "PK, SK, cartId, currentValue",
-            }
-        }
-        for attempt in range(UNPROCESSED_ATTEMPTS):
-            response = self._call("batch_get_item", RequestItems=request)
-            for item in response.get("Responses", {}).get(self._table, []):
-                yield unmarshal(item)
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return
-            time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
-        raise StoreUnavailable("DynamoDB left keys unprocessed after retries")
-
-    # writes ----------------------------------------------------------------------------------
-
     def write(self, blocks: Sequence[NumberBlock]) -> WriteResult:
-        """Each block's counter (conditioned on its previous value) and orders, in one transaction.
-
-        An order DynamoDB would refuse whatever happens (an item over 400 KB, a number it cannot hold) is
-        never sent: the write returns it in `rejected`, with the reason, and writes nothing.
-        """
+        """Each block's counter (conditioned on its previous value) and orders, in one transaction; an order
+        DynamoDB would refuse whatever happens is never sent: it comes back in `rejected`, and nothing is written."""
         items: list[Any] = []
         meaning: list[tuple[str, Any, CounterKey]] = []
         rejected: dict[OrderKey, str] = {}
@@ -96,17 +67,15 @@ class OrderTable(TableAccess):
         if rejected:
             return WriteResult(committed=False, rejected=rejected)
         try:
-            self._call("transact_write_items", TransactItems=items, ClientRequestToken=_request_token(blocks))
+            with _unavailable():
+                self._client.transact_write_items(TransactItems=items, ClientRequestToken=_request_token(blocks))
         except ClientError as error:  # only a cancelled transaction gets here
             reasons: Any = error.response.get("CancellationReasons", [])
             return _cancelled(reasons, meaning)
         return WriteResult(committed=True)
 
     def _counter_update(self, block: NumberBlock) -> dict[str, Any]:
-        # The day's key on the counter (set by this same update, no extra request) lets the nightly audit find
-        # the tenants that took orders on a day with one query of OrdersByDateIndex instead of a scan. It is set
-        # when the counter is created only: a later update moves neither the index's keys nor anything it
-        # projects, so it writes nothing to the index.
+        # a new counter gets its day's key (GSI1_PK, GSI1_SK) too: docs/design.md says why
         values: dict[str, Any] = {":new": block.last}
         expression = "SET currentValue = :new"
         if block.previous == 0:
@@ -136,11 +105,9 @@ class OrderTable(TableAccess):
         return size
 
     def _order_put(self, order: Order) -> dict[str, Any]:
-        sized = self._sized.get(id(order))
-        if sized is None or sized[0] is not order:
+        if id(order) not in self._sized:  # an entry holds its order: an id in it is this order's
             self.item_size(order)
-            sized = self._sized[id(order)]
-        _, marshalled, size = sized
+        _, marshalled, size = self._sized[id(order)]
         if marshalled is None:
             raise UnstorableItem("the order holds a number DynamoDB cannot store")
         if size > MAX_ITEM_BYTES:
@@ -152,17 +119,19 @@ class OrderTable(TableAccess):
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
-    # plumbing --------------------------------------------------------------------------------
 
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except BotoCoreError as error:
-            raise StoreUnavailable(f"DynamoDB unreachable: {type(error).__name__}") from None
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                raise
-            raise _unavailable(error) from None
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """DynamoDB's failures as StoreUnavailable, a cancelled transaction's aside."""
+    try:
+        yield
+    except BotoCoreError as error:
+        raise StoreUnavailable(f"DynamoDB unreachable: {type(error).__name__}") from None
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "Unknown")
+        if code == "TransactionCanceledException":
+            raise
+        raise StoreUnavailable(f"DynamoDB failed with {code}") from None
 
 
 class UnstorableItem(ValueError):
@@ -170,11 +139,8 @@ class UnstorableItem(ValueError):
 
 
 def _request_token(blocks: Sequence[NumberBlock]) -> str:
-    """TransactWriteItems' ClientRequestToken (36 characters at most), derived from what decides the request's
-    content: each counter's key, previous and new value, and each order's key, cart, number, source message and
-    write time (every other attribute follows from the message and the cart). A request sent again unchanged,
-    by the SDK's retries or anyone's, is the same token, and DynamoDB answers it with the first one's outcome for
-    ten minutes instead of applying it twice; any other request gets another token."""
+    """TransactWriteItems' ClientRequestToken (36 characters at most): the same for a request sent again unchanged,
+    another for any other request (it hashes what decides the content: docs/design.md)."""
     parts: list[str] = []
     for block in blocks:
         parts.append(f"{block.counter.tenant_id}#{day_key(block.counter.day)}#{block.previous}#{block.last}")
@@ -189,13 +155,13 @@ def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any, Coun
     result = WriteResult(committed=False)
     for (kind, key, counter), reason in zip(meaning, reasons, strict=False):
         code = reason.get("Code", "None")
-        old = unmarshal(reason["Item"]) if reason.get("Item") else None
+        old = unmarshal(reason.get("Item") or {})
         if code in ("None", None):
             continue
         if code == "ConditionalCheckFailed" and kind == "counter":
-            result.counters[key] = int(old.get("currentValue", 0)) if old else 0
+            result.counters[key] = int(old.get("currentValue", 0))
         elif code == "ConditionalCheckFailed" and kind == "order":
-            result.existing[key] = str(old.get("cartId", "")) if old else ""
+            result.existing[key] = str(old.get("cartId", ""))
         elif code == "ValidationError" and kind == "order":
             result.rejected[key] = f"DynamoDB refused the order: {reason.get('Message', 'validation error')}"
         else:
@@ -204,8 +170,3 @@ def _cancelled(reasons: list[dict[str, Any]], meaning: list[tuple[str, Any, Coun
     if not (result.counters or result.existing or result.rejected):
         result.contention = True
     return result
-
-
-def _unavailable(error: ClientError) -> StoreUnavailable:
-    code = error.response.get("Error", {}).get("Code", "Unknown")
-    return StoreUnavailable(f"DynamoDB failed with {code}")
