@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from order_creator.models import exact_json
+from order_creator.tooling import exact_json
 from order_creator.worker import WorkerContext
 
 _deserializer = TypeDeserializer()

@@ -302,19 +302,6 @@ def load_json(text: str | bytes) -> Any:
     return document
 
 
-def exact_json(value: Any) -> str:
-    """JSON with every Decimal written as the exact number it is, as `load_json` reads it (never via float)."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a JSON number")
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {exact_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(exact_json(v) for v in value) + "]"
-    return json.dumps(value)
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 

@@ -51,9 +51,8 @@ def _events(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     """`order-creator events show`: the events of the queue target as a table (or their details as JSON lines)."""
     from order_creator import clients
-    from order_creator.models import exact_json
     from order_creator.queues import delivered_events
-    from order_creator.tooling import render_table
+    from order_creator.tooling import exact_json, render_table
 
     delivered = delivered_events(clients.sqs(), args.queue_url, limit=args.max)
     found = [event for event in delivered if event.detail]

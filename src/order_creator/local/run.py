@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from order_creator.local.cart_api import CartApiServer
-from order_creator.models import exact_json, load_json
+from order_creator.models import load_json
 from order_creator.queues import (
     DeadLetterMessage,
     create_bus_with_queue_target,
@@ -34,7 +34,7 @@ from order_creator.queues import (
     inspect_dead_letters,
     message_summary,
 )
-from order_creator.tooling import OperationError, create_table, money, render_table
+from order_creator.tooling import OperationError, create_table, exact_json, money, render_table
 
 if TYPE_CHECKING:
     from order_creator.worker import BatchResult
