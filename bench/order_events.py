@@ -72,8 +72,9 @@ def run(orders: int) -> dict[str, Any]:
         warnings.filterwarnings("ignore", "No application metrics")  # Powertools, metrics being disabled
         from order_creator import clients
         from order_creator.handler import lambda_handler
+        from order_creator.local.stream import dynamodb_streams
 
-        dynamodb, streams = clients.dynamodb(), clients.dynamodb_streams()
+        dynamodb, streams = clients.dynamodb(), dynamodb_streams()
         stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
         dynamodb.create_table(**project_table(table), StreamSpecification=stream)
         clients.events().create_event_bus(Name=table)

@@ -149,8 +149,9 @@ def forget_clients() -> None:
     created once per process from AWS_ENDPOINT_URL, so a test that moves the endpoint (to the proxy and back)
     calls this."""
     from order_creator import clients, events
+    from order_creator.local import stream
 
-    cached_clients = (clients.dynamodb, clients.sqs, clients.events, clients.dynamodb_streams, clients._session)
+    cached_clients = (clients.dynamodb, clients.sqs, clients.events, stream.dynamodb_streams, clients._session)
     for cached in (*cached_clients, events._publisher):
         cached.cache_clear()
 

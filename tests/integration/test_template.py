@@ -438,7 +438,7 @@ def test_the_publisher_reads_the_tables_stream_and_publishes_to_the_templates_bu
     deployed, function_env, httpserver, dynamodb, sqs, moto_url, monkeypatch
 ):
     from order_creator import clients, events
-    from order_creator.local.stream import StreamWorker
+    from order_creator.local.stream import StreamWorker, dynamodb_streams
     from order_creator.queues import delivered_events
 
     # Given the template's bus (with a consumer's rule to a queue) and the publisher's environment from the template
@@ -463,9 +463,7 @@ def test_the_publisher_reads_the_tables_stream_and_publishes_to_the_templates_bu
     for cart_id in ("cart-a", "cart-b"):
         serve_cart(httpserver, cart(tenant, cart_id))
     assert invoke(*(record(message(tenant, c)) for c in ("cart-a", "cart-b"))) == []
-    worker = StreamWorker.for_table(
-        dynamodb, clients.dynamodb_streams(), deployed.refs["OrdersTable"], events.lambda_handler
-    )
+    worker = StreamWorker.for_table(dynamodb, dynamodb_streams(), deployed.refs["OrdersTable"], events.lambda_handler)
     worker.drain(idle_polls=1, timeout=30)
     events._publisher.cache_clear()
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from order_creator import clients, events
-from order_creator.local.stream import StreamWorker
+from order_creator.local.stream import StreamWorker, dynamodb_streams
 from order_creator.queues import create_bus_with_queue_target, delivered_events
 from order_creator.tooling import create_table
 from tests.factories import forget_clients
@@ -80,7 +80,7 @@ def _scenario(
 
     # When each table's stream is read through the publisher until it is consumed, the faults switched off at
     # the end (as they pass in real life) so that the publisher converges
-    streams = clients.dynamodb_streams(moto_url)  # the stream read is the event source mapping's, not under test
+    streams = dynamodb_streams(moto_url)  # the stream read is the event source mapping's, not under test
     for table in dict.fromkeys(workload.tables.values()):
         worker = StreamWorker.for_table(rig.dynamodb, streams, table, publisher, batch_size=batch_size)
         worker.drain(idle_polls=2, timeout=120)

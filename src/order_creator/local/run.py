@@ -300,10 +300,10 @@ def _report(rows: list[ResultRow], delivered: list[Any], errors: list[str], targ
 
 def _publish_events(dynamodb: Any, table_name: str, err: IO[str]) -> Any:
     """Run the stream worker (the real order-events publisher) until the table's stream is read to its end."""
-    from order_creator import clients, events
-    from order_creator.local.stream import StreamWorker
+    from order_creator import events
+    from order_creator.local.stream import StreamWorker, dynamodb_streams
 
-    worker = StreamWorker.for_table(dynamodb, clients.dynamodb_streams(), table_name, events.lambda_handler)
+    worker = StreamWorker.for_table(dynamodb, dynamodb_streams(), table_name, events.lambda_handler)
     totals = worker.drain(idle_polls=2, timeout=30)
     _say(
         err,
