@@ -1,10 +1,6 @@
-"""CartService: the HTTP adapter for the Cart API (contract §3), on urllib3 directly.
-
-Transient failures (408, 429, 5xx, timeouts, refused connections, a body cut off) are retried with urllib3's
-`Retry` back-off, never `Retry-After`. CART_API_TIMEOUT_SECONDS bounds each request as a whole, a body over
-2 MB (decoded) is refused unread, a redirect is never followed (a 3xx is permanent). With CART_API_AUTH=iam
-every attempt is signed afresh.
-"""
+"""CartService: the HTTP adapter for the Cart API (contract §3), on urllib3 directly: transient failures retried
+with back-off, each request bounded as a whole by CART_API_TIMEOUT_SECONDS, a body over 2 MB (decoded) refused
+unread, no redirect followed, each attempt signed afresh with CART_API_AUTH=iam."""
 
 from __future__ import annotations
 
@@ -245,7 +241,6 @@ class _BoundedConnectionMixin:
         return sock
 
     def _connect_tls_proxy(self, hostname: str, sock: socket.socket) -> Any:
-        # An https:// proxy: the Cart API's TLS runs inside the proxy's, read through this socket.
         tls = super()._connect_tls_proxy(hostname, sock)  # type: ignore[misc]
         return _DeadlineSocket(tls, lambda: self._request_deadline)
 
@@ -261,8 +256,7 @@ class _BoundedConnectionMixin:
         if self.timeout is None:
             return
         self._deadline = self._request_deadline = time.monotonic() + float(self.timeout)
-        # http.client builds every response, a proxy's answer to CONNECT included, with
-        # `response_class(sock, method=...)`: a partial carries the deadline
+        # http.client makes every response (CONNECT's too) as `response_class(sock, ...)`: the partial adds the deadline
         self.response_class = functools.partial(_BoundedResponse, deadline=self._deadline)
 
 

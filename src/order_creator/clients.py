@@ -1,8 +1,5 @@
-"""AWS SDK (botocore) clients of one session, created once per process on first use (a warm Lambda reuses them).
-
-Endpoints come from botocore's own variables (`AWS_ENDPOINT_URL`, ...); timeouts and attempts from
-`order_creator.deadlines`. Parameter validation is off: every request is built from validated models.
-"""
+"""AWS SDK (botocore) clients of one session, created once per process on first use (a warm Lambda reuses them),
+with `deadlines`' timeouts and attempts, without parameter validation (every request is built from valid models)."""
 
 from __future__ import annotations
 
@@ -11,6 +8,8 @@ import logging
 import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
+
+from order_creator import deadlines
 
 if TYPE_CHECKING:
     import botocore.session
@@ -36,12 +35,12 @@ def create(service: str, **kwargs: Any) -> Any:
 
 
 def _config() -> Any:
+    """The `Config` of every client; botocore's DEBUG records are never written."""
     from botocore.config import Config
 
-    from order_creator import deadlines
-
-    _quiet_sdk_payload_logs()
-
+    sdk = logging.getLogger("botocore")  # its DEBUG records carry whole request and response bodies (contract §5)
+    if sdk.level < logging.INFO:  # NOTSET (inherit the root's level) or DEBUG
+        sdk.setLevel(logging.INFO)
     # The worst case of a call follows from these (`deadlines.call_worst_case_seconds`); the batch waits less.
     return Config(
         connect_timeout=deadlines.AWS_CONNECT_TIMEOUT_SECONDS,
@@ -50,13 +49,6 @@ def _config() -> Any:
         max_pool_connections=20,
         parameter_validation=False,
     )
-
-
-def _quiet_sdk_payload_logs() -> None:
-    """Keep botocore's DEBUG records, which carry whole request and response bodies, from ever being written (§5)."""
-    sdk = logging.getLogger("botocore")
-    if sdk.level < logging.INFO:  # NOTSET (inherit the root's level) or DEBUG
-        sdk.setLevel(logging.INFO)
 
 
 @cache

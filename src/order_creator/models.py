@@ -1,8 +1,6 @@
 """The message, the cart and the order (Pydantic v2). Money is `Decimal` from the JSON text to the table.
 
-Input models ignore unknown fields and are strict about known ones: numbers must be JSON numbers (never
-`float`), dates must carry an offset, amounts must be what DynamoDB holds exactly.
-"""
+Unknown fields are ignored; numbers must be JSON numbers, dates carry an offset, amounts fit DynamoDB exactly."""
 
 from __future__ import annotations
 
@@ -32,7 +30,6 @@ from pydantic_core import PydanticCustomError
 
 from order_creator.errors import InvalidCart, InvalidMessage, PermanentError
 
-_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _EMAIL = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
@@ -44,8 +41,9 @@ _EXACT = 400  # digits: every sum and product of the amount checks is exact (doc
 
 
 def _amount(value: Any, *, at_most: int | None = None) -> Decimal:
-    """A JSON number (no string, boolean or float), finite, from 0 to `at_most`, as `_storable` keeps it; else
-    Pydantic's own error for `Decimal` with `ge=0`, `le=at_most`, `allow_inf_nan=False`, naming the rule."""
+    """A JSON number (no string, boolean or float), finite, from 0 to `at_most`, as DynamoDB holds it exactly (38
+    significant digits, 1E-130 <= |x| < 1E+126): as given, or without trailing zeros past 38 digits. Else the error
+    Pydantic's `Decimal` with `ge=0`, `le=at_most`, `allow_inf_nan=False` raises, or a ValueError naming the rule."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise ValueError("must be a JSON number")
     amount = value if isinstance(value, Decimal) else Decimal(value)
@@ -55,24 +53,18 @@ def _amount(value: Any, *, at_most: int | None = None) -> Decimal:
         raise PydanticCustomError("greater_than_equal", "Input should be greater than or equal to {ge}", {"ge": 0})
     if at_most is not None and amount > at_most:
         raise PydanticCustomError("less_than_equal", "Input should be less than or equal to {le}", {"le": at_most})
-    return _storable(amount)
-
-
-def _storable(value: Decimal) -> Decimal:
-    """`value` as DynamoDB holds it exactly (38 significant digits, 1E-130 <= |x| < 1E+126): as given, or without
-    trailing zeros past 38 digits; else a ValueError naming the rule, never the value."""
-    if not value:
+    if not amount:
         return Decimal(0)  # a zero of any exponent is the zero DynamoDB stores
-    digits = len(value.as_tuple().digits)
+    digits = len(amount.as_tuple().digits)
     if digits > 38:  # normalize() in a context as wide as the number: trailing zeros go, nothing is rounded
-        value = value.normalize(Context(prec=digits, Emin=MIN_EMIN, Emax=MAX_EMAX))
-        if len(value.as_tuple().digits) > 38:
+        amount = amount.normalize(Context(prec=digits, Emin=MIN_EMIN, Emax=MAX_EMAX))
+        if len(amount.as_tuple().digits) > 38:
             raise ValueError("has more than 38 significant digits, more than DynamoDB can store")
-    if value.adjusted() < -130:  # adjusted(): the exponent of the leading digit
+    if amount.adjusted() < -130:  # adjusted(): the exponent of the leading digit
         raise ValueError("is below 1E-130, the smallest number DynamoDB can store")
-    if value.adjusted() >= 126:
+    if amount.adjusted() >= 126:
         raise ValueError("is 1E+126 or more, beyond the numbers DynamoDB can store")
-    return value
+    return amount
 
 
 def _aware_timestamp(value: str) -> str:
@@ -110,7 +102,7 @@ def _http_url(value: str) -> str:
     return value
 
 
-Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Text = Annotated[str, Field(min_length=1, max_length=_MAX_TEXT)]
 # Dumped to JSON as a plain Decimal is (PlainValidator's own serializer warns for every amount).
 _AS_DECIMAL = PlainSerializer(lambda amount: amount, return_type=Decimal, when_used="json")
@@ -125,9 +117,7 @@ HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
 class _Model(BaseModel):
     """camelCase on the wire and in the table, snake_case in Python; unknown fields ignored."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, str_strip_whitespace=False
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
 
     def to_attributes(self) -> dict[str, Any]:
         """The model as table attributes: camelCase keys, `Decimal` amounts, absent optionals left out."""
@@ -196,11 +186,9 @@ class CartItem(_Model):
 
     @model_validator(mode="after")
     def _adds_up(self) -> CartItem:
-        with localcontext() as ctx:
-            ctx.prec = _EXACT
+        with localcontext(prec=_EXACT):
             expected = self.unit_price * self.quantity - self.discount
-        if self.subtotal != expected:
-            # the rule, never the amounts: a reason is logged and dead-lettered (contract §5)
+        if self.subtotal != expected:  # the rule, never the amounts (contract §5)
             raise ValueError("subtotal is not unitPrice × quantity − discount")
         return self
 
@@ -218,8 +206,7 @@ class Cart(_Model):
 
     @model_validator(mode="after")
     def _adds_up(self) -> Cart:
-        with localcontext() as ctx:
-            ctx.prec = _EXACT
+        with localcontext(prec=_EXACT):
             items_sum = sum((item.subtotal for item in self.items), Decimal(0))
             expected_total = self.subtotal + self.tax
         if self.subtotal != items_sum:
