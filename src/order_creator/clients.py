@@ -93,9 +93,3 @@ class _PlainJsonBodies:
 def sqs() -> SQSClient:
     """The SQS client."""
     return cast("SQSClient", create("sqs"))
-
-
-@cache
-def events(endpoint_url: str | None = None) -> Any:
-    """The EventBridge client (order events, contract §7)."""
-    return create("events", endpoint_url=endpoint_url)

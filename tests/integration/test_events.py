@@ -69,7 +69,7 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     table = f"events-{uuid.uuid4().hex[:10]}"
     create_table(dynamodb, table, stream=True)
-    bus, target = create_bus_with_queue_target(clients.events(lambda_env["AWS_ENDPOINT_URL"]), sqs, table)
+    bus, target = create_bus_with_queue_target(publishing.eventbridge(lambda_env["AWS_ENDPOINT_URL"]), sqs, table)
     monkeypatch.setenv("DYNAMODB_TABLE_NAME", table)
     monkeypatch.setenv("EVENT_BUS_NAME", bus)
     monkeypatch.setenv("AWS_ENDPOINT_URL", wire_proxy.url)
@@ -222,7 +222,7 @@ def test_a_replay_publishes_a_tenants_events_for_a_time_range_from_the_table(pip
     # When the second day is replayed
     report = replay(
         Table(pipeline.table, clients.dynamodb()),
-        EventPublisher(clients.events(), pipeline.bus),
+        EventPublisher(publishing.eventbridge(), pipeline.bus),
         tenant,
         created_from=date(2025, 12, 31),
         created_to=date(2025, 12, 31),
@@ -348,7 +348,7 @@ def test_no_putevents_is_started_that_could_end_past_the_deadline_and_the_handle
     raw = _stream_records(pipeline)
     orders = [r for r in raw if r["dynamodb"]["NewImage"].get("entityType", {}).get("S") == "ORDER"]
     assert len(orders) == 25
-    worst = call_worst_case_seconds(clients.events())
+    worst = call_worst_case_seconds(publishing.eventbridge())
     delay = 2.0
     # time for two requests to start (1 s to spare at each check), not a third
     seconds = worst + publishing.ANSWER_MARGIN_SECONDS + delay + 1.0

@@ -437,7 +437,7 @@ def _view(deployed: Stack) -> Stack:
 def test_the_publisher_reads_the_tables_stream_and_publishes_to_the_templates_bus(
     deployed, function_env, httpserver, dynamodb, sqs, moto_url, monkeypatch
 ):
-    from order_creator import clients, events
+    from order_creator import events, publishing
     from order_creator.local.stream import StreamWorker, dynamodb_streams
     from order_creator.queues import delivered_events
 
@@ -456,7 +456,7 @@ def test_the_publisher_reads_the_tables_stream_and_publishes_to_the_templates_bu
     for name, value in publisher_env.items():
         monkeypatch.setenv(name, str(value))
     events._publisher.cache_clear()
-    clients.events.cache_clear()
+    publishing.eventbridge.cache_clear()
 
     # When the orders handler creates two orders and the publisher reads the table's stream
     tenant = new_tenant()

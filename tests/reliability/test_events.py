@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from order_creator import clients, events
+from order_creator import events
 from order_creator.local.stream import StreamWorker, dynamodb_streams
+from order_creator.publishing import eventbridge
 from order_creator.queues import create_bus_with_queue_target, delivered_events
 from order_creator.tooling import create_table
 from tests.factories import forget_clients
@@ -48,7 +49,7 @@ def _scenario(
 
     # And a bus whose rule delivers to a queue, reached through the proxy that refuses PutEvents requests and
     # entries at random
-    bus, target = create_bus_with_queue_target(clients.events(moto_url), rig.sqs, f"rel-ev-{uuid.uuid4().hex[:8]}")
+    bus, target = create_bus_with_queue_target(eventbridge(moto_url), rig.sqs, f"rel-ev-{uuid.uuid4().hex[:8]}")
     rig.configure(EVENT_BUS_NAME=bus, LOG_LEVEL="WARNING")
     forget_clients()
     rig.proxy.faults = f.Faults(EVENTS_RATES, seed=seed + 1)

@@ -217,7 +217,7 @@ def _run(
 def _set_up(dynamodb: Any, sqs: Any, settings: Any, name: str, err: IO[str]) -> tuple[str, str, str]:
     """The table (its stream on), the queue with its dead-letter queue, and the bus whose rule delivers to a queue
     target; the dead-letter queue and the bus go into the handler's environment. Returns the three queues' URLs."""
-    from order_creator import clients
+    from order_creator.publishing import eventbridge
     from order_creator.worker import DELETE_MARGIN_SECONDS
 
     # Long enough for the handler's Cart API budget (it starts nothing with less), short enough that
@@ -228,7 +228,7 @@ def _set_up(dynamodb: Any, sqs: Any, settings: Any, name: str, err: IO[str]) -> 
         sqs, name, visibility_timeout=visibility, max_receive_count=MAX_RECEIVE_COUNT
     )
     os.environ["DEAD_LETTER_QUEUE_URL"] = dlq_url
-    bus, target_url = create_bus_with_queue_target(clients.events(), sqs, name)
+    bus, target_url = create_bus_with_queue_target(eventbridge(), sqs, name)
     os.environ["EVENT_BUS_NAME"] = bus
     _say(err, f"created table {settings.table_name} (stream: NEW_IMAGE), queue {queue_url}")
     _say(err, f"  and its dead-letter queue {dlq_url}")
