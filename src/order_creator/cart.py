@@ -69,8 +69,7 @@ class CartService:
                     retry = retry.increment("GET", url, response=retryable.response, error=retryable.error)
                 except MaxRetryError:
                     if retryable.response is not None:
-                        status = retryable.response.status
-                        raise CartUnavailable(f"Cart API answered {status} after retries") from None
+                        raise CartUnavailable(f"Cart API answered {retryable.response.status} after retries") from None
                     raise CartUnavailable(f"Cart API unreachable: {type(retryable.error).__name__}") from None
                 retry.sleep()
             except (ValueError, UnicodeError, RecursionError):  # load_json's refusals
@@ -176,11 +175,9 @@ def _proxy(base: str) -> tuple[str, dict[str, str]] | None:
     return proxy._replace(auth=None).url, headers
 
 
-# --- one deadline for the whole request (CART_API_TIMEOUT_SECONDS from its connect, or its start) -----------
-
-
 def _bound(sock: Any, deadline: float | None) -> None:
-    """Let `sock` wait only for what is left until `deadline` (None: no deadline); TimeoutError once it is past."""
+    """Let `sock` wait only for what is left until `deadline` (None: no deadline); TimeoutError once it is past.
+    A request's deadline is CART_API_TIMEOUT_SECONDS after its start (after its connect, for a new connection)."""
     if deadline is None:
         return
     left = deadline - time.monotonic()

@@ -4,7 +4,6 @@ Unknown fields are ignored; numbers must be JSON numbers, dates carry an offset,
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from datetime import UTC, date, datetime
@@ -14,19 +13,9 @@ from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    StrictInt,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, ValidationError
 
 from order_creator.errors import InvalidCart, InvalidMessage, PermanentError
 
@@ -34,9 +23,6 @@ _EMAIL = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
-# Large enough for any real order, small enough that an order item stays far below DynamoDB's 400 KB.
-_MAX_TEXT = 256
-_MAX_ITEMS = 250
 _EXACT = 400  # digits: every sum and product of the amount checks is exact (docs/design.md)
 
 
@@ -103,11 +89,11 @@ def _http_url(value: str) -> str:
 
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Text = Annotated[str, Field(min_length=1, max_length=_MAX_TEXT)]
+Text = Annotated[str, Field(min_length=1, max_length=256)]  # an order item stays far below 400 KB
 # Dumped to JSON as a plain Decimal is (PlainValidator's own serializer warns for every amount).
 _AS_DECIMAL = PlainSerializer(lambda amount: amount, return_type=Decimal, when_used="json")
 Money = Annotated[Decimal, PlainValidator(_amount), _AS_DECIMAL]
-Percentage = Annotated[Decimal, PlainValidator(functools.partial(_amount, at_most=100)), _AS_DECIMAL]
+Percentage = Annotated[Decimal, PlainValidator(lambda value: _amount(value, at_most=100)), _AS_DECIMAL]
 Timestamp = Annotated[str, Field(max_length=64), AfterValidator(_aware_timestamp)]
 IsoDate = Annotated[str, Field(max_length=10), AfterValidator(_iso_date)]
 Email = Annotated[str, AfterValidator(_email)]
@@ -179,7 +165,7 @@ class CartItem(_Model):
     id: Text
     product_id: Text
     product_name: Text
-    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    quantity: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
     unit_price: Money
     discount: Money = Decimal(0)
     subtotal: Money
@@ -199,7 +185,7 @@ class Cart(_Model):
     cart_id: Identifier
     tenant_id: Identifier
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-    items: Annotated[list[CartItem], Field(min_length=1, max_length=_MAX_ITEMS)]
+    items: Annotated[list[CartItem], Field(min_length=1, max_length=250)]
     subtotal: Money
     tax: Money
     total: Money

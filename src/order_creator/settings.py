@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,12 +45,8 @@ class TableSettings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         """Validate `environ` (default: the process environment); raise ConfigurationError naming each bad variable."""
         source = os.environ if environ is None else environ
-        return cls._validated(tuple((name, source[name]) for name in cls._variables() if name in source))
-
-    @classmethod
-    @cache
-    def _variables(cls) -> tuple[str, ...]:
-        return tuple(field.alias for field in cls.model_fields.values() if field.alias)
+        names = (field.alias for field in cls.model_fields.values() if field.alias)
+        return cls._validated(tuple((name, source[name]) for name in names if name in source))
 
     @classmethod
     @lru_cache(maxsize=16)
