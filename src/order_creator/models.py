@@ -89,8 +89,8 @@ def _http_url(value: str) -> str:
 
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Text = Annotated[str, Field(min_length=1, max_length=256)]  # an order item stays far below 400 KB
-# Dumped to JSON as a plain Decimal is (PlainValidator's own serializer warns for every amount).
+Text = Annotated[str, Field(min_length=1, max_length=256)]  # so an order item stays far below DynamoDB's 400 KB
+# Amounts dump to JSON as a plain Decimal does (PlainValidator's own serializer warns for each one).
 _AS_DECIMAL = PlainSerializer(lambda amount: amount, return_type=Decimal, when_used="json")
 Money = Annotated[Decimal, PlainValidator(_amount), _AS_DECIMAL]
 Percentage = Annotated[Decimal, PlainValidator(lambda value: _amount(value, at_most=100)), _AS_DECIMAL]
