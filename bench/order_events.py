@@ -41,10 +41,11 @@ def stream_records(dynamodb: Any, streams: Any, table: str) -> list[dict[str, An
 
 def measure_publisher(records: list[dict[str, Any]], batch_size: int) -> dict[str, float]:
     """The real publisher on `records` in batches of `batch_size`: PutEvents requests per order, CPU per record."""
-    from order_creator import clients, events
+    from order_creator import events
+    from order_creator.publishing import eventbridge
 
     sent, hook = [], "before-call.events.PutEvents"
-    clients.events().meta.events.register(hook, lambda **_: sent.append(1), unique_id="bench-count")
+    eventbridge().meta.events.register(hook, lambda **_: sent.append(1), unique_id="bench-count")
     cpu = 0.0
     for start in range(0, len(records), batch_size):
         tick = time.process_time()
@@ -52,7 +53,7 @@ def measure_publisher(records: list[dict[str, Any]], batch_size: int) -> dict[st
         cpu += time.process_time() - tick
         if response["batchItemFailures"]:
             raise RuntimeError(f"the publisher failed: {response}")
-    clients.events().meta.events.unregister(hook, unique_id="bench-count")
+    eventbridge().meta.events.unregister(hook, unique_id="bench-count")
     return {
         "batch": batch_size,
         "requests_per_order": len(sent) / len(records),
@@ -72,11 +73,13 @@ def run(orders: int) -> dict[str, Any]:
         warnings.filterwarnings("ignore", "No application metrics")  # Powertools, metrics being disabled
         from order_creator import clients
         from order_creator.handler import lambda_handler
+        from order_creator.local.stream import dynamodb_streams
+        from order_creator.publishing import eventbridge
 
-        dynamodb, streams = clients.dynamodb(), clients.dynamodb_streams()
+        dynamodb, streams = clients.dynamodb(), dynamodb_streams()
         stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
         dynamodb.create_table(**project_table(table), StreamSpecification=stream)
-        clients.events().create_event_bus(Name=table)
+        eventbridge().create_event_bus(Name=table)
         say(f"order events: creating {orders} orders")
         for start in range(0, orders, 10):
             batch = {"Records": [record(message(tenant, f"cart-{i}")) for i in range(start, min(orders, start + 10))]}

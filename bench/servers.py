@@ -18,7 +18,7 @@ from tests.reliability.faults import WireProxy
 
 import capacity
 from order_creator.local import CartApiServer, MotoServer
-from order_creator.models import exact_json
+from order_creator.tooling import exact_json
 
 CART_PRICES = ("149.99", "49.50", "12.00")
 

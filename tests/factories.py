@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from order_creator.models import exact_json
+from order_creator.tooling import exact_json
 from order_creator.worker import WorkerContext
 
 _deserializer = TypeDeserializer()
@@ -148,9 +148,10 @@ def forget_clients() -> None:
     """Let the handlers create their AWS clients (and the events publisher) afresh, from a new session: they are
     created once per process from AWS_ENDPOINT_URL, so a test that moves the endpoint (to the proxy and back)
     calls this."""
-    from order_creator import clients, events
+    from order_creator import clients, events, publishing
+    from order_creator.local import stream
 
-    cached_clients = (clients.dynamodb, clients.sqs, clients.events, clients.dynamodb_streams, clients._session)
+    cached_clients = (clients.dynamodb, clients.sqs, publishing.eventbridge, stream.dynamodb_streams, clients._session)
     for cached in (*cached_clients, events._publisher):
         cached.cache_clear()
 

@@ -18,9 +18,10 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 
 from order_creator.errors import CartNotFound, InvalidCart, OrderCreatorError
-from order_creator.models import Cart, Order, exact_json, load_json, parse_cart
+from order_creator.models import Cart, Order, load_json, parse_cart
 from order_creator.ports import CounterKey, DeadLetter, NumberBlock, OrderKey, Snapshot, WriteResult
 from order_creator.store.keys import order_item
+from order_creator.tooling import exact_json
 
 _serializer = TypeSerializer()
 _MAX_ITEM_BYTES = 400_000  # DynamoDB's 400 KB, as the DAO counts it

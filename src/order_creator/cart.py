@@ -1,16 +1,6 @@
-"""CartService: the HTTP adapter for the Cart API (contract §3), on urllib3 directly.
-
-Transient failures (408, 429, 5xx, timeouts, refused connections, a body cut off before its end) are
-retried as urllib3's `Retry` counts them, with exponential backoff and jitter; `Retry-After` is not
-honoured, so the worst case stays timeout × (retries + 1) plus a little backoff, which the batch's
-deadline check accounts for. With CART_API_AUTH=iam every attempt is signed afresh.
-
-A hostile or broken Cart API cannot stretch that: CART_API_TIMEOUT_SECONDS bounds each request as a
-whole (a server or proxy trickling its TLS handshake, its answer to CONNECT, the tunnelled bytes, its headers
-or body a byte at a time is cut off at the deadline, not merely between bytes), a body over 2 MB (counted decoded, so a
-gzip bomb too) is refused without being read whole, a body that does not decode is malformed (permanent),
-and a redirect is never followed (a 3xx is permanent), so a signed request never reaches another host.
-"""
+"""CartService: the HTTP adapter for the Cart API (contract §3), on urllib3 directly: transient failures retried
+with back-off, each request bounded as a whole by CART_API_TIMEOUT_SECONDS, a body over 2 MB (decoded) refused
+unread, no redirect followed, each attempt signed afresh with CART_API_AUTH=iam."""
 
 from __future__ import annotations
 
@@ -19,6 +9,7 @@ import http.client
 import io
 import os
 import socket
+import ssl
 import time
 import urllib.request
 from collections.abc import Callable
@@ -49,25 +40,18 @@ class CartService:
     def __init__(self, settings: Settings, *, pool_size: int = 16) -> None:
         self._base = settings.cart_api_base
         self._timeout = settings.cart_api_timeout_seconds
+        # Every transient failure (connect, read, status) counts against the total; any other error (TLS) is final.
         self._retry = Retry(
             total=settings.cart_api_max_retries,
-            connect=settings.cart_api_max_retries,
-            read=settings.cart_api_max_retries,
-            status=settings.cart_api_max_retries,
             other=0,
-            redirect=0,
-            allowed_methods=frozenset({"GET"}),
-            status_forcelist=_TRANSIENT_STATUS,
             backoff_factor=CART_BACKOFF_FACTOR,
             backoff_jitter=CART_BACKOFF_JITTER,
             backoff_max=CART_BACKOFF_MAX,
             respect_retry_after_header=False,
-            raise_on_status=False,
         )
         self._headers = {"Accept": "application/json", **make_headers(accept_encoding=True)}
         self._http = _pool_manager(self._base, pool_size)
-        # Without a proxy every request goes to the one pool of the base URL's host: asked for it directly, with
-        # the request target, as PoolManager would after parsing the whole URL and looking the pool up each time.
+        # Without a proxy every request goes to the base URL's one pool, asked directly with the request target.
         self._pool = None if isinstance(self._http, ProxyManager) else self._http.connection_from_url(self._base)
         self._base_path = parse_url(self._base).path or ""
         self._signer = _SigV4() if settings.cart_api_auth == "iam" else None
@@ -85,8 +69,7 @@ class CartService:
                     retry = retry.increment("GET", url, response=retryable.response, error=retryable.error)
                 except MaxRetryError:
                     if retryable.response is not None:
-                        status = retryable.response.status
-                        raise CartUnavailable(f"Cart API answered {status} after retries") from None
+                        raise CartUnavailable(f"Cart API answered {retryable.response.status} after retries") from None
                     raise CartUnavailable(f"Cart API unreachable: {type(retryable.error).__name__}") from None
                 retry.sleep()
             except (ValueError, UnicodeError, RecursionError):  # load_json's refusals
@@ -135,8 +118,6 @@ class _Retryable(Exception):
 def _check_status(status: int, tenant_id: str, cart_id: str) -> None:
     if status == 404:
         raise CartNotFound(f"cart {cart_id} not found for tenant {tenant_id}")
-    if status >= 500:
-        raise CartUnavailable(f"Cart API answered {status}")
     if 400 <= status < 500:
         raise CartRejected(f"Cart API refused the request with {status}")
     if 300 <= status < 400:
@@ -163,12 +144,11 @@ def _read_body(response: BaseHTTPResponse) -> bytes:
 
 
 def _pool_manager(base: str, pool_size: int) -> PoolManager:
-    """Connections to the Cart API through the environment's proxy and with its CA bundle, read once here.
+    """Connections through the environment's proxy (`_proxy`) and with REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE
+    (else botocore's bundle), as `requests` read them."""
+    from botocore.httpsession import get_cert_path
 
-    The variables are those `requests` honoured: HTTP(S)_PROXY/ALL_PROXY with NO_PROXY, and
-    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (else the bundle botocore uses for AWS itself).
-    """
-    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _default_ca_bundle()
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or str(get_cert_path(True))
     tls: dict[str, Any] = {"ca_cert_dir" if os.path.isdir(ca_bundle) else "ca_certs": ca_bundle}
     proxy = _proxy(base)
     if proxy is None:
@@ -180,12 +160,8 @@ def _pool_manager(base: str, pool_size: int) -> PoolManager:
 
 
 def _proxy(base: str) -> tuple[str, dict[str, str]] | None:
-    """The proxy for `base` and its headers, read from the environment as `requests` read it, or None.
-
-    A proxy without a scheme is `http://`; credentials in its URL are sent as Proxy-Authorization (urllib3
-    alone drops them) and kept out of the URL urllib3 logs and puts in its errors. A proxy urllib3 cannot
-    speak (SOCKS) is a ConfigurationError naming the variable.
-    """
+    """The proxy for `base` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY; `http://` when it has no scheme) and its
+    Proxy-Authorization, kept out of its URL; a SOCKS proxy is a ConfigurationError naming the variable."""
     parts = urlsplit(base)
     proxies = urllib.request.getproxies_environment()
     variable = parts.scheme if proxies.get(parts.scheme) else "all"
@@ -199,24 +175,21 @@ def _proxy(base: str) -> tuple[str, dict[str, str]] | None:
     return proxy._replace(auth=None).url, headers
 
 
-def _default_ca_bundle() -> str:
-    from botocore.httpsession import get_cert_path
-
-    return str(get_cert_path(True))
-
-
-# --- one deadline for the whole request ------------------------------------------------------------------
-#
-# urllib3's (and requests') timeouts apply to each socket operation: a server sending one byte just
-# before each timeout holds a request for ever. These connections give each request one deadline,
-# CART_API_TIMEOUT_SECONDS after it starts (from its connect, for a new connection), and every read of
-# its status line, headers and body waits only for what is left of it.
+def _bound(sock: Any, deadline: float | None) -> None:
+    """Let `sock` wait only for what is left until `deadline` (None: no deadline); TimeoutError once it is past.
+    A request's deadline is CART_API_TIMEOUT_SECONDS after its start (after its connect, for a new connection)."""
+    if deadline is None:
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the Cart API request ran past CART_API_TIMEOUT_SECONDS")
+    sock.settimeout(left)
 
 
 class _DeadlineReader(io.RawIOBase):
     """The socket's own reader, each read waiting at most until the request's deadline."""
 
-    def __init__(self, raw: Any, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float) -> None:
         super().__init__()
         self._raw = raw  # it also keeps the socket open while the response is read (as makefile's readers do)
         self._sock = sock
@@ -226,12 +199,8 @@ class _DeadlineReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int | None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the Cart API request ran past CART_API_TIMEOUT_SECONDS")
-        self._sock.settimeout(left)
-        result: int | None = self._raw.readinto(buffer)
-        return result
+        _bound(self._sock, self._deadline)
+        return self._raw.readinto(buffer)
 
     def close(self) -> None:
         if not self.closed:
@@ -247,14 +216,8 @@ class _BoundedResponse(http.client.HTTPResponse):
 
 
 class _BoundedConnectionMixin:
-    """Gives each request on the connection its deadline (the connection's timeout is the whole budget).
-
-    A new connection's budget starts when it connects, and everything before the request is written waits
-    only for what is left of it: the TCP connect (urllib3's own timeout, never more), a proxy's answer to
-    CONNECT (read as a response, so bounded like one), the TLS handshake (CPython bounds a handshake as a
-    whole by the socket's timeout, which is set to what is left), and through an https:// proxy the Cart API's
-    TLS inside the proxy's, which urllib3 speaks in Python a read at a time (`_DeadlineSocket` bounds each).
-    """
+    """Gives each request on the connection its deadline (the connection's timeout is the whole budget); a new
+    connection's starts at its connect: a proxy's CONNECT and the TLS handshakes wait only for what is left."""
 
     timeout: Any
     response_class: Any
@@ -267,16 +230,14 @@ class _BoundedConnectionMixin:
 
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
-        if self._deadline is not None:
-            left = self._deadline - time.monotonic()
-            if left <= 0:
-                sock.close()
-                raise TimeoutError("the Cart API request ran past CART_API_TIMEOUT_SECONDS")
-            sock.settimeout(left)  # the proxy's tunnel and the TLS handshake that follow
+        try:
+            _bound(sock, self._deadline)  # the proxy's tunnel and the TLS handshake that follow
+        except TimeoutError:
+            sock.close()
+            raise
         return sock
 
     def _connect_tls_proxy(self, hostname: str, sock: socket.socket) -> Any:
-        # An https:// proxy: the Cart API's TLS runs inside the proxy's, read through this socket.
         tls = super()._connect_tls_proxy(hostname, sock)  # type: ignore[misc]
         return _DeadlineSocket(tls, lambda: self._request_deadline)
 
@@ -292,62 +253,42 @@ class _BoundedConnectionMixin:
         if self.timeout is None:
             return
         self._deadline = self._request_deadline = time.monotonic() + float(self.timeout)
-        # http.client builds every response, a proxy's answer to CONNECT included, with
-        # `response_class(sock, method=...)`: a partial carries the deadline
+        # http.client makes every response (CONNECT's too) as `response_class(sock, ...)`: the partial adds the deadline
         self.response_class = functools.partial(_BoundedResponse, deadline=self._deadline)
 
 
 class _DeadlineSocket:
-    """The TLS socket to an https:// proxy, under the Cart API's own TLS (TLS in TLS), bounded by the deadline.
+    """The TLS socket to an https:// proxy, under the Cart API's own TLS (TLS in TLS): each read and write
+    waits only for what is left of the request's deadline; everything else is the socket's own."""
 
-    urllib3 speaks the inner TLS with its `SSLTransport`, which reads this socket a record at a time, each read
-    waiting for the socket's whole timeout: a proxy trickling the tunnelled bytes held the inner handshake (and
-    then the answer) for ever. Here every read and write waits only for what is left of the request's deadline.
-    Everything else is the socket's own.
-    """
-
-    def __init__(self, sock: Any, deadline: Callable[[], float | None]) -> None:
+    def __init__(self, sock: ssl.SSLSocket, deadline: Callable[[], float | None]) -> None:
         self._sock = sock
         self._deadline = deadline
 
     def recv(self, size: int, flags: int = 0) -> bytes:
-        self._bound()
-        data: bytes = self._sock.recv(size, flags)
-        return data
+        _bound(self._sock, self._deadline())
+        return self._sock.recv(size, flags)
 
     def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
-        self._bound()
-        count: int = self._sock.recv_into(buffer, size, flags)
-        return count
+        _bound(self._sock, self._deadline())
+        return self._sock.recv_into(buffer, size, flags)
 
     def send(self, data: Any, flags: int = 0) -> int:
-        self._bound()
-        count: int = self._sock.send(data, flags)
-        return count
+        _bound(self._sock, self._deadline())
+        return self._sock.send(data, flags)
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        self._bound()
+        _bound(self._sock, self._deadline())
         self._sock.sendall(data, flags)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
-    def _bound(self) -> None:
-        deadline = self._deadline()
-        if deadline is None:
-            return
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the Cart API request ran past CART_API_TIMEOUT_SECONDS")
-        self._sock.settimeout(left)
+
+class _BoundedConnection(_BoundedConnectionMixin, HTTPConnection): ...
 
 
-class _BoundedConnection(_BoundedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _BoundedTlsConnection(_BoundedConnectionMixin, HTTPSConnection):
-    pass
+class _BoundedTlsConnection(_BoundedConnectionMixin, HTTPSConnection): ...
 
 
 class _BoundedPool(HTTPConnectionPool):

@@ -1,15 +1,5 @@
-"""AWS SDK (botocore) clients, created once per process on first use (a warm Lambda reuses them).
-
-Endpoints come from botocore's own variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, ...),
-so an emulator needs no code path of its own. Timeouts and attempts come from `order_creator.deadlines`, where the
-SDK's worst case is computed (botocore's default standard mode would try 4 times and back off for up to 20 s).
-
-Parameter validation is off: every request is built by this package from models that are validated already,
-and the service validates what it receives (its refusal is a `ClientError`, mapped like any other). botocore's
-client-side check walked every attribute of every item once more, a fifth of the warm CPU per order
-(`docs/benchmarks.md`). For the same reason the DynamoDB client writes the body of the two requests each batch
-makes with one `json.dumps` (`_PlainJsonBodies`) instead of botocore's walk of it against the service model.
-"""
+"""AWS SDK (botocore) clients of one session, created once per process on first use (a warm Lambda reuses them),
+with `deadlines`' timeouts and attempts, without parameter validation (every request is built from valid models)."""
 
 from __future__ import annotations
 
@@ -18,6 +8,8 @@ import logging
 import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
+
+from order_creator import deadlines
 
 if TYPE_CHECKING:
     import botocore.session
@@ -30,27 +22,25 @@ _creating = threading.Lock()  # a botocore session is not thread-safe; the clien
 
 @cache
 def _session() -> botocore.session.Session:
-    """The process's one botocore session, whose loader reads each data file once for all its clients (a client
-    from a session of its own read them all again: 49 ms of CPU against 4 ms for the DLQ's SQS client after
-    the DynamoDB one). botocore rather than boto3: boto3's `Session().client()` adds nothing a low-level client
-    uses, and importing boto3 costs the cold start about 16 ms of CPU beyond botocore's own."""
+    """The process's one botocore session (not boto3's), whose loader reads each data file once for all its clients."""
     import botocore.session
 
     return botocore.session.Session()
 
 
-def _create(service: str, **kwargs: Any) -> Any:
+def create(service: str, **kwargs: Any) -> Any:
+    """A client of `service` from the process's session, with this package's `Config`."""
     with _creating:
         return _session().create_client(service, config=_config(), **kwargs)
 
 
 def _config() -> Any:
+    """The `Config` of every client; botocore's DEBUG records are never written."""
     from botocore.config import Config
 
-    from order_creator import deadlines
-
-    _quiet_sdk_payload_logs()
-
+    sdk = logging.getLogger("botocore")  # its DEBUG records carry whole request and response bodies (contract §5)
+    if sdk.level < logging.INFO:  # NOTSET (inherit the root's level) or DEBUG
+        sdk.setLevel(logging.INFO)
     # The worst case of a call follows from these (`deadlines.call_worst_case_seconds`); the batch waits less.
     return Config(
         connect_timeout=deadlines.AWS_CONNECT_TIMEOUT_SECONDS,
@@ -61,38 +51,17 @@ def _config() -> Any:
     )
 
 
-def _quiet_sdk_payload_logs() -> None:
-    """Keep botocore's DEBUG records from ever being written: they carry whole request and response bodies.
-
-    With the root logger at DEBUG (AWS_LAMBDA_LOG_LEVEL=DEBUG does that in Lambda), botocore logs the
-    TransactWriteItems and SendMessageBatch parameters and DynamoDB's answers, the customer's e-mail and
-    address among them (contract §5: never, at any log level). Its INFO and above stay as configured.
-    """
-    sdk = logging.getLogger("botocore")
-    if sdk.level < logging.INFO:  # NOTSET (inherit the root's level) or DEBUG
-        sdk.setLevel(logging.INFO)
-
-
 @cache
 def dynamodb() -> DynamoDBClient:
     """The DynamoDB client."""
-    client = _create("dynamodb")
+    client = create("dynamodb")
     _PlainJsonBodies.install(client)
     return cast("DynamoDBClient", client)
 
 
 class _PlainJsonBodies:
-    """botocore's JSON serializer, with the body of a batch's two requests written by one `json.dumps`.
-
-    botocore's `JSONSerializer` walks every value of the parameters against the service model, then ends with
-    `json.dumps` of what it built. For DynamoDB that walk changes only binary values (base64) and timestamps
-    (epoch seconds): its input shapes rename no member and its operations have no host prefix. The two requests
-    every batch makes (`PLAIN`) are built by `store.orders` from values it marshalled, where binary is always `bytes`
-    and there are no timestamps; `json.dumps` refuses both, and the request is then botocore's own. So the body
-    is the same bytes either way (`tests/unit/test_marshalling.py` holds them equal, binary included): the walk
-    was 60% of the client's CPU for a transaction of ten orders (about 0.9 ms of a batch's 12 ms).
-    Everything but the body (method, path, headers) is still botocore's, built for no parameters.
-    """
+    """botocore's JSON serializer, with the body of a batch's two requests (`PLAIN`) written by one `json.dumps`:
+    the same bytes as botocore's own; a request holding bytes or a datetime is botocore's own."""
 
     PLAIN = frozenset({"TransactWriteItems", "BatchGetItem"})
 
@@ -101,8 +70,7 @@ class _PlainJsonBodies:
 
     @classmethod
     def install(cls, client: Any) -> None:
-        """Put the fast path in front of the client's serializer (the client holds it as `_serializer`); a botocore
-        whose client serializes otherwise keeps its own (a unit test fails then, rather than the handler)."""
+        """Put the fast path in front of the client's `_serializer`, when that is botocore's `JSONSerializer`."""
         from botocore.serialize import JSONSerializer
 
         stock = getattr(client, "_serializer", None)
@@ -124,16 +92,4 @@ class _PlainJsonBodies:
 @cache
 def sqs() -> SQSClient:
     """The SQS client."""
-    return cast("SQSClient", _create("sqs"))
-
-
-@cache
-def events(endpoint_url: str | None = None) -> Any:
-    """The EventBridge client (order events, contract §7)."""
-    return _create("events", endpoint_url=endpoint_url)
-
-
-@cache
-def dynamodb_streams(endpoint_url: str | None = None) -> Any:
-    """The DynamoDB Streams client (the local stream worker)."""
-    return _create("dynamodbstreams", endpoint_url=endpoint_url)
+    return cast("SQSClient", create("sqs"))

@@ -12,7 +12,7 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from order_creator.numbering import business_day, parse_day_key, parse_order_number
+from order_creator.numbering import business_day, format_order_number, parse_day_key
 
 KINDS = ("missing", "duplicated", "beyond", "misdated", "malformed", "problems")
 LISTED = 100  # at most this many missing numbers are listed for a day (missingCount has them all)
@@ -115,6 +115,21 @@ def likely_day(key: str) -> date | None:
     digits = "".join(ch for ch in key[:64] if ch in "0123456789")[:8]
     try:
         return parse_day_key(digits) if len(digits) == 8 else None
+    except ValueError:
+        return None
+
+
+def parse_order_number(text: str) -> tuple[date, int] | None:
+    """The (day, sequence) of a well-formed order number, exactly as `format_order_number` writes it; else None."""
+    parts = text.split("-")
+    if len(parts) != 3 or parts[0] != "ORD" or len(parts[1]) != 8:
+        return None
+    key, digits = parts[1], parts[2]
+    if not (key + digits).isascii() or not (key + digits).isdigit():
+        return None
+    try:
+        day, sequence = parse_day_key(key), int(digits)
+        return (day, sequence) if format_order_number(day, sequence) == text else None
     except ValueError:
         return None
 

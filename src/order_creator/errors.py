@@ -1,8 +1,4 @@
-"""One error taxonomy: a record fails permanently (it will never succeed) or transiently (retry it).
-
-A failed record's status follows from its error's class (`batch.Outcome.status`), and outcomes become
-SQS results in exactly one place: `batch.settle`.
-"""
+"""One error taxonomy: a record fails permanently (it will never succeed) or transiently (retry it)."""
 
 from __future__ import annotations
 

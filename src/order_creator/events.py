@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from order_creator.errors import ConfigurationError
-from order_creator.publishing import EventPublisher, logger, order_events
+from order_creator.publishing import EventPublisher, eventbridge, logger, order_events
 
 __all__ = ["bus_name", "lambda_handler", "logger"]
 
@@ -61,6 +61,4 @@ def bus_name() -> str:
 
 @cache
 def _publisher(bus: str) -> EventPublisher:
-    from order_creator import clients
-
-    return EventPublisher(clients.events(), bus)
+    return EventPublisher(eventbridge(), bus)

@@ -1,62 +1,35 @@
 """The message, the cart and the order (Pydantic v2). Money is `Decimal` from the JSON text to the table.
 
-Input models are tolerant readers (unknown fields are ignored) and strict about every known field:
-numbers must be JSON numbers, money never passes through `float`, dates must carry an offset.
-"""
+Unknown fields are ignored; numbers must be JSON numbers, dates carry an offset, amounts fit DynamoDB exactly."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from datetime import UTC, date, datetime
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, localcontext
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    StrictInt,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, ValidationError
 
-from order_creator.errors import InvalidCart, InvalidMessage
+from order_creator.errors import InvalidCart, InvalidMessage, PermanentError
 
-_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _EMAIL = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
-# Large enough for any real order, small enough that an order item stays far below DynamoDB's 400 KB.
-_MAX_TEXT = 256
-_MAX_ITEMS = 250
-# DynamoDB numbers (contract §3, §5): 38 significant digits, magnitudes from 1E-130 to below 1E+126.
-_TABLE_DIGITS = 38
-_TABLE_SMALLEST_EXPONENT = -130  # 1E-130
-_TABLE_BOUND_EXPONENT = 126  # 1E+126
-# The amount checks must be exact. Storable amounts span exponents -167 (38 digits from 1E-130) to +125,
-# a line multiplies by at most 10^6 and a cart adds at most 250 lines: about 310 digits cover every sum.
-_EXACT = 400
+_EXACT = 400  # digits: every sum and product of the amount checks is exact (docs/design.md)
 
 
 def _amount(value: Any, *, at_most: int | None = None) -> Decimal:
-    """An amount as DynamoDB can hold it, exactly (see `_storable`), or a validation error naming the rule.
-
-    One plain function instead of Pydantic's decimal and constraint machinery: it accepts exactly what
-    `Decimal` with `ge=0`, `le=at_most` and `allow_inf_nan=False` after a JSON-number check accepted, with
-    the same error types and messages, at a fraction of the cost (twelve amounts a cart).
-    """
-    # Amounts must be JSON numbers: no strings, booleans or floats (floats mean someone skipped Decimal).
+    """A JSON number (no string, boolean or float), finite, from 0 to `at_most`, as DynamoDB holds it exactly (38
+    significant digits, 1E-130 <= |x| < 1E+126): as given, or without trailing zeros past 38 digits. Else the error
+    Pydantic's `Decimal` with `ge=0`, `le=at_most`, `allow_inf_nan=False` raises, or a ValueError naming the rule."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise ValueError("must be a JSON number")
     amount = value if isinstance(value, Decimal) else Decimal(value)
@@ -66,31 +39,18 @@ def _amount(value: Any, *, at_most: int | None = None) -> Decimal:
         raise PydanticCustomError("greater_than_equal", "Input should be greater than or equal to {ge}", {"ge": 0})
     if at_most is not None and amount > at_most:
         raise PydanticCustomError("less_than_equal", "Input should be less than or equal to {le}", {"le": at_most})
-    return _storable(amount)
-
-
-def _storable(value: Decimal) -> Decimal:
-    """The amount as DynamoDB can hold it, exactly: as given, or without trailing zeros past 38 digits.
-
-    Refuses (ValueError, naming the rule, not the value) only what the table cannot hold exactly.
-    """
-    if not value:
+    if not amount:
         return Decimal(0)  # a zero of any exponent is the zero DynamoDB stores
-    digits = value.as_tuple().digits
-    if len(digits) <= _TABLE_DIGITS:
-        # The common case, without normalising: the magnitude is the leading digit's exponent.
-        exact = value
-    else:
-        # normalize() in a context as wide as the number: trailing zeros go, nothing is rounded
-        exact = value.normalize(Context(prec=len(digits), Emin=MIN_EMIN, Emax=MAX_EMAX))
-        if len(exact.as_tuple().digits) > _TABLE_DIGITS:
-            raise ValueError(f"has more than {_TABLE_DIGITS} significant digits, more than DynamoDB can store")
-    # |x| < 1E-130 exactly when its leading digit sits below 10^-130; |x| >= 1E+126 when at or above 10^126
-    if exact.adjusted() < _TABLE_SMALLEST_EXPONENT:
+    digits = len(amount.as_tuple().digits)
+    if digits > 38:  # normalize() in a context as wide as the number: trailing zeros go, nothing is rounded
+        amount = amount.normalize(Context(prec=digits, Emin=MIN_EMIN, Emax=MAX_EMAX))
+        if len(amount.as_tuple().digits) > 38:
+            raise ValueError("has more than 38 significant digits, more than DynamoDB can store")
+    if amount.adjusted() < -130:  # adjusted(): the exponent of the leading digit
         raise ValueError("is below 1E-130, the smallest number DynamoDB can store")
-    if exact.adjusted() >= _TABLE_BOUND_EXPONENT:
+    if amount.adjusted() >= 126:
         raise ValueError("is 1E+126 or more, beyond the numbers DynamoDB can store")
-    return exact
+    return amount
 
 
 def _aware_timestamp(value: str) -> str:
@@ -128,14 +88,12 @@ def _http_url(value: str) -> str:
     return value
 
 
-Identifier = Annotated[str, Field(pattern=_ID_PATTERN)]
-Text = Annotated[str, Field(min_length=1, max_length=_MAX_TEXT)]
-# The Cart API owns prices: any amount the table can hold is stored exactly as given (contract §3).
-# PlainValidator's own serializer hands its JSON string to the decimal serializer again (a warning for every
-# amount dumped as JSON): this one gives that serializer the Decimal, so dumps are as with a plain Decimal.
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Text = Annotated[str, Field(min_length=1, max_length=256)]  # so an order item stays far below DynamoDB's 400 KB
+# Amounts dump to JSON as a plain Decimal does (PlainValidator's own serializer warns for each one).
 _AS_DECIMAL = PlainSerializer(lambda amount: amount, return_type=Decimal, when_used="json")
 Money = Annotated[Decimal, PlainValidator(_amount), _AS_DECIMAL]
-Percentage = Annotated[Decimal, PlainValidator(functools.partial(_amount, at_most=100)), _AS_DECIMAL]
+Percentage = Annotated[Decimal, PlainValidator(lambda value: _amount(value, at_most=100)), _AS_DECIMAL]
 Timestamp = Annotated[str, Field(max_length=64), AfterValidator(_aware_timestamp)]
 IsoDate = Annotated[str, Field(max_length=10), AfterValidator(_iso_date)]
 Email = Annotated[str, AfterValidator(_email)]
@@ -145,9 +103,7 @@ HttpUrl = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
 class _Model(BaseModel):
     """camelCase on the wire and in the table, snake_case in Python; unknown fields ignored."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True, str_strip_whitespace=False
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
 
     def to_attributes(self) -> dict[str, Any]:
         """The model as table attributes: camelCase keys, `Decimal` amounts, absent optionals left out."""
@@ -209,18 +165,16 @@ class CartItem(_Model):
     id: Text
     product_id: Text
     product_name: Text
-    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    quantity: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
     unit_price: Money
     discount: Money = Decimal(0)
     subtotal: Money
 
     @model_validator(mode="after")
     def _adds_up(self) -> CartItem:
-        with localcontext() as ctx:
-            ctx.prec = _EXACT
+        with localcontext(prec=_EXACT):
             expected = self.unit_price * self.quantity - self.discount
-        if self.subtotal != expected:
-            # the rule, never the amounts: a reason is logged and dead-lettered (contract §5)
+        if self.subtotal != expected:  # the rule, never the amounts (contract §5)
             raise ValueError("subtotal is not unitPrice × quantity − discount")
         return self
 
@@ -231,15 +185,14 @@ class Cart(_Model):
     cart_id: Identifier
     tenant_id: Identifier
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-    items: Annotated[list[CartItem], Field(min_length=1, max_length=_MAX_ITEMS)]
+    items: Annotated[list[CartItem], Field(min_length=1, max_length=250)]
     subtotal: Money
     tax: Money
     total: Money
 
     @model_validator(mode="after")
     def _adds_up(self) -> Cart:
-        with localcontext() as ctx:
-            ctx.prec = _EXACT
+        with localcontext(prec=_EXACT):
             items_sum = sum((item.subtotal for item in self.items), Decimal(0))
             expected_total = self.subtotal + self.tax
         if self.subtotal != items_sum:
@@ -257,11 +210,8 @@ class OrderStatus(StrEnum):
 
 
 class Order(_Model):
-    """The order as stored (contract §4), without its keys: `store.keys` owns those.
-
-    The batch builds it with `model_construct` from the validated message and cart: its parts are checked
-    where they come in, not again on the way out.
-    """
+    """The order as stored (contract §4), without its keys (`store.keys`); built unchecked (`model_construct`)
+    from the validated message and cart."""
 
     id: str
     order_number: str
@@ -286,51 +236,20 @@ class Order(_Model):
 
 
 def load_json(text: str | bytes) -> Any:
-    """Parse JSON with every number as `int` or `Decimal`; reject NaN/Infinity and unencodable strings.
-
-    Every refusal is a `ValueError` (or `UnicodeError`, `RecursionError`): a number whose exponent is past
-    Decimal's range (1e99999999999999999999) makes `Decimal` raise InvalidOperation, an ArithmeticError.
-    """
+    """Parse JSON with every number as `int` or `Decimal`; refuse NaN/Infinity, a number past Decimal's range and
+    text UTF-8 cannot encode, always as a `ValueError`, `UnicodeError` or `RecursionError`."""
     try:
         document = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except ArithmeticError:
         raise ValueError("a number is past the range of a decimal") from None
-    # A lone surrogate ("\ud800") parses, but can never be sent to DynamoDB as UTF-8. Only an escape or a
-    # character outside ASCII can make one, so plain ASCII text without escapes skips the (costlier) check.
+    # A lone surrogate ("\ud800") parses but is no UTF-8; only an escape or a non-ASCII character can make one.
     if not text.isascii() or ("\\u" in text if isinstance(text, str) else b"\\u" in text):
         json.dumps(document, default=str, ensure_ascii=False).encode("utf-8")
     return document
 
 
-def exact_json(value: Any) -> str:
-    """JSON with every Decimal written as the exact number it is, as `load_json` reads it (never via float)."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a JSON number")
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {exact_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(exact_json(v) for v in value) + "]"
-    return json.dumps(value)
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
-
-
-def describe(error: ValidationError) -> str:
-    """A one-line reason naming each bad field, without echoing input values (they may be personal data)."""
-    parts = []
-    for detail in error.errors(include_url=False, include_input=False):
-        where = ".".join(str(p) for p in detail["loc"]) or "body"
-        message = detail["msg"]
-        context = detail.get("ctx") or {}
-        if detail["type"] not in ("value_error", "assertion_error") and "error" in context:
-            # Pydantic's parse errors describe the input ("found `l` at 0"): keep the rule, drop the rest.
-            message = message.removesuffix(f", {context['error']}")
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
 
 
 def parse_message(body: str) -> OrderMessage:
@@ -339,22 +258,31 @@ def parse_message(body: str) -> OrderMessage:
         document = load_json(body)
     except (ValueError, UnicodeError, RecursionError) as exc:
         raise InvalidMessage(f"body is not valid JSON: {_json_reason(exc)}") from None
-    if not isinstance(document, dict):
-        raise InvalidMessage("body must be a JSON object")
-    try:
-        return OrderMessage.model_validate(document)
-    except ValidationError as exc:
-        raise InvalidMessage(describe(exc)) from None
+    return _validated(OrderMessage, document, InvalidMessage, "body")
 
 
 def parse_cart(document: Any) -> Cart:
     """The Cart API's JSON document as a `Cart`, or `InvalidCart` with the reason."""
+    return _validated(Cart, document, InvalidCart, "cart")
+
+
+_M = TypeVar("_M", bound=_Model)
+
+
+def _validated(model: type[_M], document: Any, error: type[PermanentError], name: str) -> _M:
+    """`document` as `model`, or `error` naming each bad field and its rule, never a value (it may be personal data)."""
     if not isinstance(document, dict):
-        raise InvalidCart("cart must be a JSON object")
+        raise error(f"{name} must be a JSON object")
     try:
-        return Cart.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as exc:
-        raise InvalidCart(describe(exc)) from None
+        reasons = []
+        for detail in exc.errors(include_url=False, include_input=False):
+            message, context = detail["msg"], detail.get("ctx") or {}
+            if detail["type"] not in ("value_error", "assertion_error") and "error" in context:
+                message = message.removesuffix(f", {context['error']}")  # a parse error's "found `l` at 0"
+            reasons.append(f"{'.'.join(str(p) for p in detail['loc']) or 'body'}: {message}")
+        raise error("; ".join(reasons)) from None
 
 
 def _json_reason(exc: BaseException) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 
 
 def business_day(created: datetime, zone: tzinfo) -> date:
@@ -31,27 +31,3 @@ def utc_millis(moment: datetime) -> str:
     """`2025-12-30T08:15:00.000Z`: one fixed width, so the strings sort as the instants do."""
     utc = moment.astimezone(UTC)
     return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
-
-
-def parse_order_number(text: str) -> tuple[date, int] | None:
-    """The (day, sequence) of a well-formed order number, exactly as `format_order_number` writes it; else None."""
-    parts = text.split("-")
-    if len(parts) != 3 or parts[0] != "ORD" or len(parts[1]) != 8:
-        return None
-    key, digits = parts[1], parts[2]
-    if not (key + digits).isascii() or not (key + digits).isdigit():
-        return None
-    try:
-        day, sequence = parse_day_key(key), int(digits)
-        return (day, sequence) if format_order_number(day, sequence) == text else None
-    except ValueError:
-        return None
-
-
-def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
-    """The first instant of `day` in `zone` and the first instant of the day after, both in UTC."""
-    start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
-    if day == date.max:
-        return start, datetime.max.replace(tzinfo=UTC)
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
-    return start, end

@@ -26,7 +26,6 @@ from order_creator.day_check import (
     order_id,
     own_day,
 )
-from order_creator.numbering import day_bounds
 
 __all__ = [  # check_orders and DayAudit are day_check's, offered here with the rest of the audit
     "AuditStore",
@@ -242,3 +241,12 @@ def neighbourhood(first: date, last: date) -> tuple[date, date]:
     before = min(NEIGHBOUR_DAYS, (first - date.min).days)
     after = min(NEIGHBOUR_DAYS, (date.max - last).days)
     return first - timedelta(days=before), last + timedelta(days=after)
+
+
+def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The first instant of `day` in `zone` and the first instant of the day after, both in UTC."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    if day == date.max:
+        return start, datetime.max.replace(tzinfo=UTC)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    return start, end

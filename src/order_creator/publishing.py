@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -172,6 +173,14 @@ def chunks(events: Sequence[OrderEvent]) -> Iterator[range]:
         size += event.size
     if start < len(events):
         yield range(start, len(events))
+
+
+@cache
+def eventbridge(endpoint_url: str | None = None) -> Any:
+    """The EventBridge client the publisher sends with, of the process's botocore session (`clients.create`)."""
+    from order_creator import clients
+
+    return clients.create("events", endpoint_url=endpoint_url)
 
 
 class EventPublisher:

@@ -1,10 +1,12 @@
 """What the operator's tools share (`order-creator`, `order-creator local`, the table migration): the one-line
-failure they report, the development table they create, and how they print a table of rows."""
+failure they report, the development table they create, and how they print a table of rows, an amount and JSON."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from order_creator.store.keys import table_definition
@@ -56,3 +58,16 @@ def money(item: dict[str, Any], name: str = "total") -> str:
     """An order amount with its currency, e.g. `0.30 ZAR`."""
     amount = item.get(name)
     return f"{amount} {item.get('currency', '')}".strip() if amount is not None else ""
+
+
+def exact_json(value: Any) -> str:
+    """JSON with every Decimal written as the exact number it is, as `models.load_json` reads it (never via float)."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {exact_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(exact_json(v) for v in value) + "]"
+    return json.dumps(value)

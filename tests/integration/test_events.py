@@ -20,7 +20,7 @@ import pytest
 from order_creator import cli, clients, events, publishing
 from order_creator.cli.events import replay
 from order_creator.deadlines import call_worst_case_seconds
-from order_creator.local.stream import StreamWorker
+from order_creator.local.stream import StreamWorker, dynamodb_streams
 from order_creator.publishing import EventPublisher
 from order_creator.queues import create_bus_with_queue_target, delivered_events
 from order_creator.store.table import Table
@@ -46,7 +46,7 @@ class Pipeline:
     def __init__(self, dynamodb: Any, sqs: Any, proxy: WireProxy, table: str, bus: str, target: str) -> None:
         self.dynamodb, self.sqs, self.proxy = dynamodb, sqs, proxy
         self.table, self.bus, self.target = table, bus, target
-        self.worker = StreamWorker.for_table(dynamodb, clients.dynamodb_streams(), table, events.lambda_handler)
+        self.worker = StreamWorker.for_table(dynamodb, dynamodb_streams(), table, events.lambda_handler)
 
     def publish(self) -> Any:
         """Read the stream to its end through the publisher."""
@@ -69,7 +69,7 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     table = f"events-{uuid.uuid4().hex[:10]}"
     create_table(dynamodb, table, stream=True)
-    bus, target = create_bus_with_queue_target(clients.events(lambda_env["AWS_ENDPOINT_URL"]), sqs, table)
+    bus, target = create_bus_with_queue_target(publishing.eventbridge(lambda_env["AWS_ENDPOINT_URL"]), sqs, table)
     monkeypatch.setenv("DYNAMODB_TABLE_NAME", table)
     monkeypatch.setenv("EVENT_BUS_NAME", bus)
     monkeypatch.setenv("AWS_ENDPOINT_URL", wire_proxy.url)
@@ -177,7 +177,7 @@ def test_a_failure_past_the_retries_names_the_first_unpublished_record(pipeline,
     tenant = new_tenant("evr")
     assert invoke(*(record(b) for b in _orders(httpserver, tenant, 10))) == []
     assert invoke(*(record(b) for b in _orders(httpserver, tenant, 15)[10:])) == []
-    streams = clients.dynamodb_streams()
+    streams = dynamodb_streams()
     arn = pipeline.dynamodb.describe_table(TableName=pipeline.table)["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
@@ -222,7 +222,7 @@ def test_a_replay_publishes_a_tenants_events_for_a_time_range_from_the_table(pip
     # When the second day is replayed
     report = replay(
         Table(pipeline.table, clients.dynamodb()),
-        EventPublisher(clients.events(), pipeline.bus),
+        EventPublisher(publishing.eventbridge(), pipeline.bus),
         tenant,
         created_from=date(2025, 12, 31),
         created_to=date(2025, 12, 31),
@@ -348,7 +348,7 @@ def test_no_putevents_is_started_that_could_end_past_the_deadline_and_the_handle
     raw = _stream_records(pipeline)
     orders = [r for r in raw if r["dynamodb"]["NewImage"].get("entityType", {}).get("S") == "ORDER"]
     assert len(orders) == 25
-    worst = call_worst_case_seconds(clients.events())
+    worst = call_worst_case_seconds(publishing.eventbridge())
     delay = 2.0
     # time for two requests to start (1 s to spare at each check), not a third
     seconds = worst + publishing.ANSWER_MARGIN_SECONDS + delay + 1.0
@@ -374,7 +374,7 @@ def test_no_putevents_is_started_that_could_end_past_the_deadline_and_the_handle
 
 def _stream_records(pipeline: Pipeline) -> list[dict[str, Any]]:
     """Every record of the pipeline table's stream (one shard), from its start."""
-    streams = clients.dynamodb_streams()
+    streams = dynamodb_streams()
     arn = pipeline.dynamodb.describe_table(TableName=pipeline.table)["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")

@@ -13,9 +13,9 @@ import boto3
 import pytest
 
 from order_creator import reshape
-from order_creator.models import exact_json
 from order_creator.store.keys import order_item, table_definition
 from order_creator.store.table import Table
+from order_creator.tooling import exact_json
 from tests.factories import new_tenant, unmarshal
 from tests.integration.test_access_patterns import _marshalled, three_line_order
 from tests.template_table import previous_definition

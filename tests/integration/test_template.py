@@ -437,8 +437,8 @@ def _view(deployed: Stack) -> Stack:
 def test_the_publisher_reads_the_tables_stream_and_publishes_to_the_templates_bus(
     deployed, function_env, httpserver, dynamodb, sqs, moto_url, monkeypatch
 ):
-    from order_creator import clients, events
-    from order_creator.local.stream import StreamWorker
+    from order_creator import events, publishing
+    from order_creator.local.stream import StreamWorker, dynamodb_streams
     from order_creator.queues import delivered_events
 
     # Given the template's bus (with a consumer's rule to a queue) and the publisher's environment from the template
@@ -456,16 +456,14 @@ def test_the_publisher_reads_the_tables_stream_and_publishes_to_the_templates_bu
     for name, value in publisher_env.items():
         monkeypatch.setenv(name, str(value))
     events._publisher.cache_clear()
-    clients.events.cache_clear()
+    publishing.eventbridge.cache_clear()
 
     # When the orders handler creates two orders and the publisher reads the table's stream
     tenant = new_tenant()
     for cart_id in ("cart-a", "cart-b"):
         serve_cart(httpserver, cart(tenant, cart_id))
     assert invoke(*(record(message(tenant, c)) for c in ("cart-a", "cart-b"))) == []
-    worker = StreamWorker.for_table(
-        dynamodb, clients.dynamodb_streams(), deployed.refs["OrdersTable"], events.lambda_handler
-    )
+    worker = StreamWorker.for_table(dynamodb, dynamodb_streams(), deployed.refs["OrdersTable"], events.lambda_handler)
     worker.drain(idle_polls=1, timeout=30)
     events._publisher.cache_clear()
 

@@ -141,7 +141,7 @@ def _filter_matches(pattern: str, log_line: dict[str, Any]) -> bool:
 def test_the_publishers_partial_failures_are_counted_from_its_own_log_line_and_alarmed(
     stack, moto_url, monkeypatch, caplog
 ):
-    from order_creator import clients, events
+    from order_creator import events, publishing
     from tests.unit.test_events import order_image, stream_record
 
     # Given the metric filter on the events function's log group, and its alarm
@@ -158,7 +158,7 @@ def test_the_publishers_partial_failures_are_counted_from_its_own_log_line_and_a
     # When the real publisher cannot publish (its bus does not exist) and answers a partial batch failure
     monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
     events._publisher.cache_clear()
-    clients.events.cache_clear()
+    publishing.eventbridge.cache_clear()
 
     class Context:
         def get_remaining_time_in_millis(self) -> int:

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from order_creator import clients, events
-from order_creator.local.stream import StreamWorker
+from order_creator import events
+from order_creator.local.stream import StreamWorker, dynamodb_streams
+from order_creator.publishing import eventbridge
 from order_creator.queues import create_bus_with_queue_target, delivered_events
 from order_creator.tooling import create_table
 from tests.factories import forget_clients
@@ -48,7 +49,7 @@ def _scenario(
 
     # And a bus whose rule delivers to a queue, reached through the proxy that refuses PutEvents requests and
     # entries at random
-    bus, target = create_bus_with_queue_target(clients.events(moto_url), rig.sqs, f"rel-ev-{uuid.uuid4().hex[:8]}")
+    bus, target = create_bus_with_queue_target(eventbridge(moto_url), rig.sqs, f"rel-ev-{uuid.uuid4().hex[:8]}")
     rig.configure(EVENT_BUS_NAME=bus, LOG_LEVEL="WARNING")
     forget_clients()
     rig.proxy.faults = f.Faults(EVENTS_RATES, seed=seed + 1)
@@ -80,7 +81,7 @@ def _scenario(
 
     # When each table's stream is read through the publisher until it is consumed, the faults switched off at
     # the end (as they pass in real life) so that the publisher converges
-    streams = clients.dynamodb_streams(moto_url)  # the stream read is the event source mapping's, not under test
+    streams = dynamodb_streams(moto_url)  # the stream read is the event source mapping's, not under test
     for table in dict.fromkeys(workload.tables.values()):
         worker = StreamWorker.for_table(rig.dynamodb, streams, table, publisher, batch_size=batch_size)
         worker.drain(idle_polls=2, timeout=120)

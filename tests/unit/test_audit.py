@@ -10,9 +10,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from order_creator import numbering_audit as audit_module
-from order_creator.day_check import LISTED, DayCheck, check_orders, counter_day, counter_number, likely_day
-from order_creator.numbering import day_bounds, parse_order_number
-from order_creator.numbering_audit import NumberingAudit, neighbourhood
+from order_creator.day_check import (
+    LISTED,
+    DayCheck,
+    check_orders,
+    counter_day,
+    counter_number,
+    likely_day,
+    parse_order_number,
+)
+from order_creator.numbering_audit import NumberingAudit, day_bounds, neighbourhood
 
 DAY = date(2025, 12, 30)
 

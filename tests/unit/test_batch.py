@@ -23,8 +23,9 @@ from order_creator.errors import (
     OrderConflict,
     StoreUnavailable,
 )
-from order_creator.models import Cart, exact_json
+from order_creator.models import Cart
 from order_creator.ports import CounterKey, OrderKey, WriteResult
+from order_creator.tooling import exact_json
 from order_creator.writes import MAX_BACKOFF_SECONDS
 from tests.factories import cart, message, new_tenant
 from tests.fakes import FakeCarts, FakeDeadLetters, FakeStore

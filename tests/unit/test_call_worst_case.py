@@ -8,7 +8,7 @@ import botocore.session
 import pytest
 from botocore.config import Config
 
-from order_creator import clients
+from order_creator import clients, publishing
 from order_creator.deadlines import call_worst_case_seconds
 from tests.factories import forget_clients
 
@@ -46,6 +46,6 @@ def test_the_handlers_clients_worst_case_comes_from_their_config(monkeypatch):
     expected = attempts * (config.connect_timeout + config.read_timeout) + sum(2**i for i in range(attempts - 1))
     forget_clients()  # made here without an endpoint: later tests must not inherit them
     try:
-        assert call_worst_case_seconds(clients.sqs()) == call_worst_case_seconds(clients.events()) == expected
+        assert call_worst_case_seconds(clients.sqs()) == call_worst_case_seconds(publishing.eventbridge()) == expected
     finally:
         forget_clients()

@@ -16,11 +16,10 @@ import pytest
 
 from order_creator import cli
 from order_creator.local.run import LocalMessage, ResultRow, load_messages
-from order_creator.models import exact_json
 from order_creator.queues import message_summary
 from order_creator.settings import Settings
 from order_creator.store.keys import table_definition
-from order_creator.tooling import render_table
+from order_creator.tooling import exact_json, render_table
 from order_creator.worker import Tally, WorkerContext, plural
 
 

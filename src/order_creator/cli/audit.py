@@ -109,7 +109,8 @@ def _say_how_tenants_were_found(
 def _audit_days(first: date | None, last: date | None, zone: Any) -> tuple[date | None, date]:
     """--from and --to (default: today in the zone), checked: in order, and each day's hours within the calendar
     (0001-01-01 in Asia/Tokyo begins before the first instant UTC can write)."""
-    from order_creator.numbering import business_day, day_bounds
+    from order_creator.numbering import business_day
+    from order_creator.numbering_audit import day_bounds
 
     last = last or business_day(datetime.now(UTC), zone)
     if first is not None and first > last:

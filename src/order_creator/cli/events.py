@@ -51,9 +51,8 @@ def _events(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     """`order-creator events show`: the events of the queue target as a table (or their details as JSON lines)."""
     from order_creator import clients
-    from order_creator.models import exact_json
     from order_creator.queues import delivered_events
-    from order_creator.tooling import render_table
+    from order_creator.tooling import exact_json, render_table
 
     delivered = delivered_events(clients.sqs(), args.queue_url, limit=args.max)
     found = [event for event in delivered if event.detail]
@@ -87,15 +86,15 @@ def _replay_command(args: argparse.Namespace) -> int:
     """`order-creator events replay`: each published order on stderr, then what the replay did."""
     from order_creator import clients
     from order_creator.errors import ConfigurationError
-    from order_creator.publishing import EventPublisher
+    from order_creator.publishing import EventPublisher, eventbridge
     from order_creator.store.listings import OrderListings
 
     if not args.bus:
         raise ConfigurationError("no event bus: pass --bus NAME or set EVENT_BUS_NAME")
     if not args.table:
         raise ConfigurationError("no table: pass --table NAME or set DYNAMODB_TABLE_NAME")
-    _check_bus(clients.events(), args.bus)
-    publisher = EventPublisher(clients.events(), args.bus)
+    _check_bus(eventbridge(), args.bus)
+    publisher = EventPublisher(eventbridge(), args.bus)
 
     def progress(event: OrderEvent) -> None:
         print(f"  published order {event.order_id}", file=sys.stderr)

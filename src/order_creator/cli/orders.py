@@ -111,8 +111,8 @@ def _orders_list(args: argparse.Namespace) -> int:
 
 
 def _order_json(order: dict[str, Any]) -> str:
-    from order_creator.models import exact_json
     from order_creator.store.keys import order_key
+    from order_creator.tooling import exact_json
 
     keys = {*order_key("", ""), "GSI1_PK", "GSI1_SK", "GSI2_PK", "GSI2_SK", "GSI3_PK", "GSI3_SK", "entityType"}
     return exact_json({k: _json_value(v) for k, v in order.items() if k not in keys})

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from order_creator.local.loopback import LoopbackServer, reply
-from order_creator.models import exact_json
+from order_creator.tooling import exact_json
 
 API_PREFIX = "/v1.0"
 _SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from order_creator.local.cart_api import CartApiServer
-from order_creator.models import exact_json, load_json
+from order_creator.models import load_json
 from order_creator.queues import (
     DeadLetterMessage,
     create_bus_with_queue_target,
@@ -34,7 +34,7 @@ from order_creator.queues import (
     inspect_dead_letters,
     message_summary,
 )
-from order_creator.tooling import OperationError, create_table, money, render_table
+from order_creator.tooling import OperationError, create_table, exact_json, money, render_table
 
 if TYPE_CHECKING:
     from order_creator.worker import BatchResult
@@ -217,7 +217,7 @@ def _run(
 def _set_up(dynamodb: Any, sqs: Any, settings: Any, name: str, err: IO[str]) -> tuple[str, str, str]:
     """The table (its stream on), the queue with its dead-letter queue, and the bus whose rule delivers to a queue
     target; the dead-letter queue and the bus go into the handler's environment. Returns the three queues' URLs."""
-    from order_creator import clients
+    from order_creator.publishing import eventbridge
     from order_creator.worker import DELETE_MARGIN_SECONDS
 
     # Long enough for the handler's Cart API budget (it starts nothing with less), short enough that
@@ -228,7 +228,7 @@ def _set_up(dynamodb: Any, sqs: Any, settings: Any, name: str, err: IO[str]) -> 
         sqs, name, visibility_timeout=visibility, max_receive_count=MAX_RECEIVE_COUNT
     )
     os.environ["DEAD_LETTER_QUEUE_URL"] = dlq_url
-    bus, target_url = create_bus_with_queue_target(clients.events(), sqs, name)
+    bus, target_url = create_bus_with_queue_target(eventbridge(), sqs, name)
     os.environ["EVENT_BUS_NAME"] = bus
     _say(err, f"created table {settings.table_name} (stream: NEW_IMAGE), queue {queue_url}")
     _say(err, f"  and its dead-letter queue {dlq_url}")
@@ -300,10 +300,10 @@ def _report(rows: list[ResultRow], delivered: list[Any], errors: list[str], targ
 
 def _publish_events(dynamodb: Any, table_name: str, err: IO[str]) -> Any:
     """Run the stream worker (the real order-events publisher) until the table's stream is read to its end."""
-    from order_creator import clients, events
-    from order_creator.local.stream import StreamWorker
+    from order_creator import events
+    from order_creator.local.stream import StreamWorker, dynamodb_streams
 
-    worker = StreamWorker.for_table(dynamodb, clients.dynamodb_streams(), table_name, events.lambda_handler)
+    worker = StreamWorker.for_table(dynamodb, dynamodb_streams(), table_name, events.lambda_handler)
     totals = worker.drain(idle_polls=2, timeout=30)
     _say(
         err,

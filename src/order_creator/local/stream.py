@@ -15,9 +15,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from order_creator import clients
+
 StreamHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@cache
+def dynamodb_streams(endpoint_url: str | None = None) -> Any:
+    """The DynamoDB Streams client the stream worker reads with, of the process's botocore session."""
+    return clients.create("dynamodbstreams", endpoint_url=endpoint_url)
 
 
 def is_order_insert(record: dict[str, Any]) -> bool:
