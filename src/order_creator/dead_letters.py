@@ -107,7 +107,8 @@ class DeadLetterQueue:
             room = MAX_MESSAGE_BYTES - size - len(name) - len(_STRING)
             encoded = value.encode("utf-8", "replace")
             if not whole:
-                encoded = _shortened(encoded, min(room, _MAX_REASON_BYTES))
+                # at most that many bytes, cut before a character, never inside one
+                encoded = encoded[: max(0, min(room, _MAX_REASON_BYTES))].decode("utf-8", "ignore").encode("utf-8")
             if encoded and len(encoded) <= room:  # SQS refuses an empty attribute value
                 attributes[name] = {"DataType": _STRING, "StringValue": encoded.decode("utf-8")}
                 size += len(name) + len(_STRING) + len(encoded)
@@ -116,15 +117,3 @@ class DeadLetterQueue:
             entry["MessageGroupId"] = "dead-letters"
             entry["MessageDeduplicationId"] = letter.message_id[:128]
         return entry, size
-
-
-def _shortened(encoded: bytes, limit: int) -> bytes:
-    """At most `limit` bytes of UTF-8 `encoded`, cut before a character, never inside one."""
-    if limit <= 0:
-        return b""
-    if len(encoded) <= limit:
-        return encoded
-    end = limit
-    while end > 0 and encoded[end] & 0xC0 == 0x80:  # a continuation byte: the character started before
-        end -= 1
-    return encoded[:end]
