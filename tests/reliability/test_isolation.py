@@ -169,8 +169,10 @@ def test_the_logs_of_a_whole_scenario_carry_no_email_address_or_street(rig, hand
 
 def test_a_busy_tenant_never_fails_the_quiet_tenants_of_its_batches(rig, tmp_path):
     # Given eight consumers at once on one busy tenant's day, each batch of theirs also holding two orders of tenants
-    # nothing else touches, and a short deadline (6 s: the emulator takes a quarter of a second per transaction here,
-    # and the eight consumers' transactions queue for it)
+    # nothing else touches, and a short deadline (7 s: the emulator takes a quarter of a second per transaction here,
+    # and the eight consumers' transactions queue for it). Measured on a quiet machine: the batch before busy groups
+    # were isolated (425c82f) failed 16 of the 32 quiet orders at 6 s, 6-8 at 7 s, 0 at 12 s; this one none at 4 s
+    # (6 s failed once in a loaded full run, 12 of 32)
     busy = new_tenant("busy")
     consumers, quiet, every = [], [], []
     for c in range(8):
@@ -190,7 +192,7 @@ def test_a_busy_tenant_never_fails_the_quiet_tenants_of_its_batches(rig, tmp_pat
         consumers.append(batches)
 
     # When they run at once
-    failures = run_consumers(consumers, tmp_path, seconds=6.0)
+    failures = run_consumers(consumers, tmp_path, seconds=7.0)
 
     # Then not one quiet order was reported failed: each is its tenant's order number 1
     assert [m for _, m in quiet if m in failures] == []
