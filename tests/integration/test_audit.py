@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from order_creator import audit, clients, numbering_audit
-from order_creator.migrate import MigrationState, migrate
+from order_creator.migrate import MigrationState, TableMigration, migrate
 from order_creator.store.keys import table_definition
 from order_creator.store.table import Table
 from tests.factories import (
@@ -304,7 +304,7 @@ def test_the_index_holds_a_hash_of_the_address_never_the_address(lambda_env, htt
 class Interrupting:
     """The real DAO, with Ctrl-C pressed after `after` items were keyed."""
 
-    def __init__(self, dao: Table, after: int) -> None:
+    def __init__(self, dao: TableMigration, after: int) -> None:
         self._dao, self._left = dao, after
 
     def items_without_new_keys(self, *args: Any, **kwargs: Any) -> Any:
@@ -343,7 +343,7 @@ def test_migrate_keys_older_orders_resumes_after_an_interruption_and_touches_not
     state = tmp_path / "state.json"
 
     # When a migration in pages of 4 is interrupted after 10 items, then the command is run to the end, twice
-    dao = Table(table, clients.dynamodb())
+    dao = TableMigration(table, clients.dynamodb())
     with pytest.raises(KeyboardInterrupt):
         migrate(Interrupting(dao, 10), MigrationState(table), state, max_wcu=1000, page_size=4)
     saved = MigrationState.load(state, table)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from order_creator.cli.base import _command, _dao, _err, _group, _table_of, _table_option
+from order_creator.cli.base import _command, _err, _group, _table_of, _table_option
 from order_creator.cli.inputs import _positive
 
 if TYPE_CHECKING:
@@ -49,7 +49,11 @@ def _table_create(args: argparse.Namespace) -> int:
 def _table_migrate(args: argparse.Namespace) -> int:
     table = _table_of(args)
     path = args.state or Path(f"order-creator-migrate-{table}.json")
-    return _migrate(_dao(args), table, path, max_wcu=args.max_wcu, terminal=sys.stderr.isatty())
+    from order_creator import clients
+    from order_creator.migrate import TableMigration
+
+    store = TableMigration(table, clients.dynamodb())
+    return _migrate(store, table, path, max_wcu=args.max_wcu, terminal=sys.stderr.isatty())
 
 
 def _migrate(store: MigrationStore, table: str, state_path: Path, *, max_wcu: float, terminal: bool) -> int:

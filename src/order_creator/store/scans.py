@@ -13,7 +13,7 @@ from order_creator.store.keys import ORDERS_BY_DATE_INDEX, counters_of_day_parti
 
 
 class TableScans(TableAccess):
-    """Implements `numbering_audit.AuditStore`, and `migrate.MigrationStore` with `migrate.TableMigration`."""
+    """Implements `numbering_audit.AuditStore`; `migrate.TableMigration` adds the migration's rules to it."""
 
     def tenants_of_day(self, day: date) -> Iterator[str]:
         """Every tenant with a counter for this business day (one query of the counters' day key, page by page)."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from order_creator.migrate import TableMigration
 from order_creator.store.listings import OrderListings
 from order_creator.store.orders import OrderTable
+from order_creator.store.scans import TableScans
 
 
-class Table(OrderTable, OrderListings, TableMigration):
-    """`ports.OrderStore`, the listings, `numbering_audit.AuditStore` and `migrate.MigrationStore` on one table."""
+class Table(OrderTable, OrderListings, TableScans):
+    """`ports.OrderStore`, the listings and `numbering_audit.AuditStore` on one table."""
